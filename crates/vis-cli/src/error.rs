@@ -1,0 +1,15 @@
+//! The one error type of the `vis` command.
+
+/// What can stop a `vis` subcommand.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// Flags that do not go together (exit code 2, with the usage).
+    #[error("{0}")]
+    Usage(String),
+    /// The flags fit, but the input does not (exit code 1).
+    #[error("{0}")]
+    Input(String),
+    /// The pixel path failed (exit code 1).
+    #[error(transparent)]
+    Ops(#[from] vis_ops::Error),
+}

@@ -1,0 +1,187 @@
+//! Animated GIF encoding through the `gif` crate: palettes from `quantette`'s Wu quantizer in
+//! Oklab (no dithering, so frames do not shimmer), exact palettes for frames of at most 256
+//! colours, endless loop, frames quantized and LZW-compressed in parallel.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use gif::{DisposalMethod, Encoder, Frame, Repeat};
+use quantette::deps::palette::{Srgb, cast::from_component_slice};
+use quantette::{ImageRef, PaletteSize, Pipeline, QuantizeMethod};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::image::RgbImage;
+
+/// Where a GIF's colours come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum GifPalette {
+    /// A palette per frame: the fastest, and each frame gets the colours it needs.
+    #[default]
+    PerFrame,
+    /// One palette for the whole animation: smaller files and no colour flicker between
+    /// frames, at a few times the encoding cost.
+    Global,
+}
+
+/// The largest side a GIF may have.
+const GIF_MAX_SIDE: usize = u16::MAX as usize;
+
+/// A frame reduced to at most 256 colours: RGB palette bytes and one index per pixel.
+struct Indexed {
+    palette: Vec<u8>,
+    indices: Vec<u8>,
+}
+
+/// Encodes `frames` (all the same size) as an endlessly looping GIF into `out`, each frame shown
+/// for `delay_cs` centiseconds (at least 2: shorter delays are slowed down by browsers).
+pub fn encode_gif<W: Write>(
+    frames: &[RgbImage],
+    delay_cs: u16,
+    palette: GifPalette,
+    out: W,
+) -> Result<()> {
+    let first = frames
+        .first()
+        .ok_or_else(|| Error::Frames("a GIF needs at least one frame".into()))?;
+    let (w, h) = (first.width(), first.height());
+    if let Some(bad) = frames.iter().find(|f| (f.width(), f.height()) != (w, h)) {
+        return Err(Error::Frames(format!(
+            "GIF frames must share one size: the first is {w}x{h}, another is {}x{}",
+            bad.width(),
+            bad.height()
+        )));
+    }
+    if w > GIF_MAX_SIDE || h > GIF_MAX_SIDE {
+        return Err(Error::TooLarge {
+            width: w,
+            height: h,
+            limit: "GIF allows at most 65535 pixels a side",
+        });
+    }
+    // Both fit in u16 after the check above.
+    let (w16, h16) = (w as u16, h as u16);
+    let delay = delay_cs.max(2);
+    let frame = |buffer: Vec<u8>, palette: Option<Vec<u8>>| {
+        let mut f = Frame {
+            delay,
+            dispose: DisposalMethod::Keep,
+            width: w16,
+            height: h16,
+            palette,
+            buffer: buffer.into(),
+            ..Frame::default()
+        };
+        f.make_lzw_pre_encoded();
+        f
+    };
+    let (global, encoded): (Vec<u8>, Vec<Frame<'static>>) = match palette {
+        GifPalette::PerFrame => {
+            let encoded = frames
+                .par_iter()
+                .map(|f| {
+                    let Indexed { palette, indices } = index_colours(f.as_bytes());
+                    frame(indices, Some(palette))
+                })
+                .collect();
+            (Vec::new(), encoded)
+        }
+        GifPalette::Global => {
+            let all: Vec<u8> = frames.iter().flat_map(|f| f.as_bytes()).copied().collect();
+            let Indexed { palette, indices } = index_colours(&all);
+            let per_frame = w * h;
+            let encoded = indices
+                .par_chunks(per_frame.max(1))
+                .map(|chunk| frame(chunk.to_vec(), None))
+                .collect();
+            (palette, encoded)
+        }
+    };
+    let mut encoder = Encoder::new(out, w16, h16, &global)?;
+    encoder.set_repeat(Repeat::Infinite)?;
+    for f in &encoded {
+        encoder.write_lzw_pre_encoded_frame(f)?;
+    }
+    encoder.into_inner()?;
+    Ok(())
+}
+
+/// Reduces RGB `pixels` to at most 256 colours: exactly when they hold no more, else with a
+/// Wu palette in Oklab and nearest-colour mapping, without dithering.
+fn index_colours(pixels: &[u8]) -> Indexed {
+    exact_palette(pixels).unwrap_or_else(|| wu_palette(pixels))
+}
+
+/// The exact palette of `pixels` when they hold at most 256 colours.
+fn exact_palette(pixels: &[u8]) -> Option<Indexed> {
+    let mut index: HashMap<[u8; 3], u8> = HashMap::with_capacity(256);
+    let mut palette = Vec::with_capacity(256 * 3);
+    let mut indices = Vec::with_capacity(pixels.len() / 3);
+    for px in pixels.chunks_exact(3) {
+        let rgb = [*px.first()?, *px.get(1)?, *px.get(2)?];
+        let i = match index.get(&rgb) {
+            Some(&i) => i,
+            None => {
+                let i = u8::try_from(index.len()).ok()?;
+                index.insert(rgb, i);
+                palette.extend_from_slice(&rgb);
+                i
+            }
+        };
+        indices.push(i);
+    }
+    Some(Indexed { palette, indices })
+}
+
+/// A 256-colour Wu palette of `pixels` with every pixel mapped to its nearest entry.
+fn wu_palette(pixels: &[u8]) -> Indexed {
+    let colours: &[Srgb<u8>] = from_component_slice(pixels);
+    let count = u32::try_from(colours.len()).unwrap_or(u32::MAX);
+    let Ok(image) = ImageRef::new(count, 1, colours) else {
+        return Indexed {
+            palette: vec![0, 0, 0],
+            indices: vec![0; colours.len()],
+        };
+    };
+    let indexed = Pipeline::new()
+        .palette_size(PaletteSize::MAX)
+        .quantize_method(QuantizeMethod::Wu)
+        .ditherer(None)
+        .input_image(image)
+        .output_srgb8_indexed_image();
+    let (palette, indices) = indexed.into_parts();
+    Indexed {
+        palette: palette
+            .iter()
+            .flat_map(|c| [c.red, c.green, c.blue])
+            .collect(),
+        indices,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_palette_keeps_every_colour() {
+        let px: Vec<u8> = (0..=255u8).flat_map(|i| [i, 255 - i, i / 2]).collect();
+        let ix = index_colours(&px);
+        assert_eq!(ix.palette.len(), 256 * 3);
+        for (p, &i) in px.chunks_exact(3).zip(&ix.indices) {
+            let i = usize::from(i) * 3;
+            assert_eq!(p, &ix.palette[i..i + 3]);
+        }
+    }
+
+    #[test]
+    fn many_colours_go_through_wu() {
+        let px: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| [(i % 251) as u8, (i / 7 % 253) as u8, (i / 13 % 255) as u8])
+            .collect();
+        assert!(exact_palette(&px).is_none());
+        let ix = index_colours(&px);
+        assert!(ix.palette.len() <= 256 * 3);
+        assert_eq!(ix.indices.len(), 100_000);
+    }
+}

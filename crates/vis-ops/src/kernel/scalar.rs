@@ -1,0 +1,71 @@
+//! The scalar reference kernel: one pixel at a time, written to read like the contract. Every
+//! other kernel must give exactly its bytes.
+
+use crate::batch::Sample;
+use crate::pixel::{PixelOp, Transform};
+
+/// One float to its value in 0..255 space for output channel `ch`.
+#[inline(always)]
+pub(crate) fn value(x: f32, ch: usize, xf: &Transform) -> f32 {
+    match *xf {
+        Transform::Affine { scale, offset } => {
+            let (s, o) = match ch {
+                0 => (scale[0], offset[0]),
+                1 => (scale[1], offset[1]),
+                _ => (scale[2], offset[2]),
+            };
+            x * s + o
+        }
+        // `max` first: a NaN input becomes `lo`, which maps to 0 like torch's NaN does.
+        Transform::Range { lo, hi, d } => (x.max(lo).min(hi) - lo) / d * 255.0,
+    }
+}
+
+/// A value in 0..255 space to its byte: `trunc(clamp(v + bias, 0, 255))`, NaN to 0.
+#[inline(always)]
+pub(crate) fn quantize(v: f32, bias: f32) -> u8 {
+    // `f32::max` returns the other operand for NaN, so NaN becomes 0 here (`clamp` would keep
+    // the NaN).
+    #[allow(clippy::manual_clamp)]
+    let q = (v + bias).max(0.0).min(255.0);
+    q as u8
+}
+
+/// Fills `dst` (RGB, `3 * w` bytes) from the three channel rows `src` (`w` floats each).
+pub(crate) fn fill<T: Sample>(src: [&[T]; 3], dst: &mut [u8], op: &PixelOp) {
+    let [r, g, b] = src;
+    for (((px, &r), &g), &b) in dst.chunks_exact_mut(3).zip(r).zip(g).zip(b) {
+        for (ch, (out, x)) in px.iter_mut().zip([r, g, b]).enumerate() {
+            *out = quantize(value(x.to_f32(), ch, &op.xf), op.bias);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_handles_special_values() {
+        assert_eq!(quantize(f32::NAN, 0.5), 0);
+        assert_eq!(quantize(f32::INFINITY, 0.5), 255);
+        assert_eq!(quantize(f32::NEG_INFINITY, 0.5), 0);
+        assert_eq!(quantize(254.5, 0.5), 255);
+        assert_eq!(quantize(254.49998, 0.5), 254);
+        assert_eq!(quantize(254.99998, 0.0), 254);
+        assert_eq!(quantize(-0.4, 0.5), 0);
+        assert_eq!(quantize(1e30, 0.0), 255);
+    }
+
+    #[test]
+    fn range_maps_nan_to_zero_and_clamps() {
+        let xf = Transform::Range {
+            lo: -1.0,
+            hi: 1.0,
+            d: 2.0,
+        };
+        assert_eq!(quantize(value(f32::NAN, 0, &xf), 0.5), 0);
+        assert_eq!(quantize(value(5.0, 0, &xf), 0.5), 255);
+        assert_eq!(quantize(value(0.0, 0, &xf), 0.5), 128);
+    }
+}

@@ -1,0 +1,260 @@
+//! The fused grid pass: every canvas byte is computed once, straight from the input floats (or
+//! the pad byte) into its place, row by row, optionally over rayon's threads.
+
+use rayon::prelude::*;
+
+use crate::batch::{BatchDims, ImageBatch};
+use crate::error::{Error, Result};
+use crate::image::{RgbImage, prepare_canvas};
+use crate::kernel::{Kernel, PARALLEL_MIN_PIXELS, RowCode};
+use crate::layout::{GridLayout, RowKind};
+use crate::pixel::{PixelOp, finite_range, needs_data_range, pixel_op};
+use crate::spec::{FrameSpec, PixelMap, RenderSpec};
+
+/// Draws grids with a chosen [`Kernel`]. `Renderer::default()` picks the fastest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Renderer {
+    /// The implementation to use.
+    pub kernel: Kernel,
+}
+
+/// Draws rank-4 tensors (`[N, C, H, W]`, stacked in order) as one grid.
+pub fn render_grid(keys: &[ImageBatch<'_>], spec: &RenderSpec) -> Result<RgbImage> {
+    Renderer::default().grid(keys, spec)
+}
+
+/// Draws rank-5 tensors (`[N, T, C, H, W]`) as one grid per selected timestep.
+pub fn render_frames(
+    keys: &[ImageBatch<'_>],
+    spec: &RenderSpec,
+    frames: &FrameSpec,
+) -> Result<Vec<RgbImage>> {
+    Renderer::default().frames(keys, spec, frames)
+}
+
+impl Renderer {
+    /// A renderer using `kernel`.
+    pub fn new(kernel: Kernel) -> Self {
+        Self { kernel }
+    }
+
+    /// Draws rank-4 tensors as one grid.
+    pub fn grid(&self, keys: &[ImageBatch<'_>], spec: &RenderSpec) -> Result<RgbImage> {
+        let mut buf = Vec::new();
+        let layout = self.grid_into(keys, spec, &mut buf)?;
+        RgbImage::from_raw(layout.width, layout.height, buf)
+    }
+
+    /// Draws rank-4 tensors as one grid into `buf` (resized to fit, reusing its memory), and
+    /// returns the layout (the picture's width and height).
+    pub fn grid_into(
+        &self,
+        keys: &[ImageBatch<'_>],
+        spec: &RenderSpec,
+        buf: &mut Vec<u8>,
+    ) -> Result<GridLayout> {
+        let plan = Plan::new(keys, spec)?;
+        if plan.dims.t.is_some() {
+            return Err(Error::WrongMode(
+                "these tensors are sequences [N, T, C, H, W]: draw them as frames (a GIF) or pick one timestep",
+            ));
+        }
+        plan.draw(0, self.kernel, buf)?;
+        Ok(plan.layout)
+    }
+
+    /// Draws rank-5 tensors as one grid per timestep chosen by `frames` (every `n_skip`-th and
+    /// the last).
+    pub fn frames(
+        &self,
+        keys: &[ImageBatch<'_>],
+        spec: &RenderSpec,
+        frames: &FrameSpec,
+    ) -> Result<Vec<RgbImage>> {
+        frames.validate()?;
+        let plan = Plan::new(keys, spec)?;
+        let Some(steps) = plan.dims.t else {
+            return Err(Error::WrongMode(
+                "these tensors are images [N, C, H, W], not sequences [N, T, C, H, W]: draw them as one grid",
+            ));
+        };
+        frames
+            .frame_indices(steps)
+            .into_iter()
+            .map(|t| {
+                let mut buf = Vec::new();
+                plan.draw(t, self.kernel, &mut buf)?;
+                RgbImage::from_raw(plan.layout.width, plan.layout.height, buf)
+            })
+            .collect()
+    }
+}
+
+/// Keys checked against each other and laid out.
+struct Plan<'k, 'a> {
+    keys: &'k [ImageBatch<'a>],
+    spec: &'k RenderSpec,
+    dims: BatchDims,
+    layout: GridLayout,
+}
+
+impl<'k, 'a> Plan<'k, 'a> {
+    fn new(keys: &'k [ImageBatch<'a>], spec: &'k RenderSpec) -> Result<Self> {
+        let first = keys.first().ok_or(Error::NoKeys)?;
+        let dims = first.dims();
+        for key in keys.iter().skip(1) {
+            let d = key.dims();
+            let mismatch = |dim, expected, actual| Error::ShapeMismatch {
+                key: key.name().to_owned(),
+                first: first.name().to_owned(),
+                dim,
+                expected,
+                actual,
+            };
+            let rank = |t: Option<usize>| if t.is_some() { 5 } else { 4 };
+            if rank(d.t) != rank(dims.t) {
+                return Err(mismatch("rank", rank(dims.t), rank(d.t)));
+            }
+            for (dim, expected, actual) in [
+                ("N", dims.n, d.n),
+                ("T", dims.steps(), d.steps()),
+                ("H", dims.h, d.h),
+                ("W", dims.w, d.w),
+            ] {
+                if expected != actual {
+                    return Err(mismatch(dim, expected, actual));
+                }
+            }
+        }
+        spec.map.validate()?;
+        let layout = GridLayout::new(dims.n, keys.len(), dims.h, dims.w, &spec.grid)?;
+        Ok(Self {
+            keys,
+            spec,
+            dims,
+            layout,
+        })
+    }
+
+    /// The pixel recipe of every (key, image) at timestep `t`, indexed `key * n + image`.
+    fn ops(&self, t: usize) -> Vec<PixelOp> {
+        let spec = self.spec;
+        let n = self.dims.n;
+        let op =
+            |range: &dyn Fn() -> (f32, f32)| pixel_op(&spec.map, spec.quantize, spec.order, range);
+        let scale_each = matches!(
+            spec.map,
+            PixelMap::Range {
+                scale_each: true,
+                ..
+            }
+        );
+        let mut ops = Vec::with_capacity(self.keys.len() * n);
+        for key in self.keys {
+            let d = key.dims();
+            // Elements of image `i` at timestep `t`: its `c` planes are contiguous.
+            let image = move |i: usize| {
+                let start = d.plane_offset(i, t, 0);
+                start..start + d.c * d.plane()
+            };
+            if !needs_data_range(&spec.map) {
+                ops.extend(std::iter::repeat_n(op(&|| (0.0, 0.0)), n));
+            } else if scale_each {
+                ops.extend((0..n).map(|i| op(&|| finite_range(key, std::iter::once(image(i))))));
+            } else {
+                let whole = op(&|| finite_range(key, (0..n).map(image)));
+                ops.extend(std::iter::repeat_n(whole, n));
+            }
+        }
+        ops
+    }
+
+    /// Draws timestep `t` into `buf`.
+    fn draw(&self, t: usize, kernel: Kernel, buf: &mut Vec<u8>) -> Result<()> {
+        let l = &self.layout;
+        prepare_canvas(buf, l.canvas_bytes(), l.width, l.height)?;
+        let ops = self.ops(t);
+        let (code, parallel) = match kernel {
+            Kernel::Scalar => (RowCode::Scalar, false),
+            Kernel::Simd => (RowCode::Simd, false),
+            Kernel::Parallel => (RowCode::Simd, true),
+            Kernel::Auto => (
+                RowCode::Simd,
+                l.width.saturating_mul(l.height) >= PARALLEL_MIN_PIXELS
+                    && rayon::current_num_threads() > 1,
+            ),
+        };
+        let row_bytes = l.row_bytes();
+        if parallel {
+            // A few bands per thread balance uneven rows (borders are cheap, cells are not).
+            let bands = rayon::current_num_threads().saturating_mul(4).max(1);
+            let band_rows = l.height.div_ceil(bands).max(1);
+            buf.par_chunks_mut(band_rows * row_bytes)
+                .enumerate()
+                .for_each(|(i, band)| self.draw_rows(&ops, t, i * band_rows, band, code));
+        } else {
+            self.draw_rows(&ops, t, 0, buf, code);
+        }
+        Ok(())
+    }
+
+    /// Draws the canvas rows starting at row `first` into `rows` (whole rows).
+    fn draw_rows(&self, ops: &[PixelOp], t: usize, first: usize, rows: &mut [u8], code: RowCode) {
+        let l = &self.layout;
+        let pad = self.spec.grid.pad_byte;
+        let pad_bytes = l.padding * 3;
+        let cell_bytes = l.cell_w * 3;
+        for (i, row) in rows.chunks_exact_mut(l.row_bytes()).enumerate() {
+            let RowKind::Cells { grid_row, y } = l.row_kind(first + i) else {
+                row.fill(pad);
+                continue;
+            };
+            let Some((lead, mut rest)) = row.split_at_mut_checked(pad_bytes) else {
+                continue;
+            };
+            lead.fill(pad);
+            for col in 0..l.cols {
+                let Some((cell, after)) = rest.split_at_mut_checked(cell_bytes) else {
+                    break;
+                };
+                match l.cell(grid_row, col) {
+                    Some((k, n)) => self.draw_cell_row(ops, k, n, t, y, cell, code),
+                    None => cell.fill(pad),
+                }
+                let Some((gap, after)) = after.split_at_mut_checked(pad_bytes) else {
+                    break;
+                };
+                gap.fill(pad);
+                rest = after;
+            }
+        }
+    }
+
+    /// Draws row `y` of image `n` of key `k` at timestep `t` into `dst` (one cell wide).
+    #[allow(clippy::too_many_arguments)]
+    fn draw_cell_row(
+        &self,
+        ops: &[PixelOp],
+        k: usize,
+        n: usize,
+        t: usize,
+        y: usize,
+        dst: &mut [u8],
+        code: RowCode,
+    ) {
+        let (Some(key), Some(op)) = (self.keys.get(k), ops.get(k * self.dims.n + n)) else {
+            dst.fill(self.spec.grid.pad_byte);
+            return;
+        };
+        let d = key.dims();
+        let starts = std::array::from_fn(|out| {
+            let c = if d.c == 1 {
+                0
+            } else {
+                self.spec.order.input_channel(out)
+            };
+            d.plane_offset(n, t, c) + y * d.w
+        });
+        code.fill(key.data(), starts, dst, op);
+    }
+}

@@ -1,0 +1,185 @@
+//! Every golden case of `../shared/golden` through the library (each kernel) and through the
+//! `vis` binary (its PNG, its lossless frames and its GIF decoded and compared).
+
+mod common;
+
+use std::process::Command;
+
+use common::{Case, cases, first_difference};
+use vis_ops::{ImageBatch, Kernel, Renderer, TensorFile};
+
+const KERNELS: [Kernel; 4] = [Kernel::Scalar, Kernel::Simd, Kernel::Parallel, Kernel::Auto];
+
+/// Draws `case` with `kernel`: one grid, or the selected frames concatenated.
+fn draw(case: &Case, kernel: Kernel) -> Result<Vec<u8>, vis_ops::Error> {
+    let file = TensorFile::read(&case.input())?;
+    let batches = case
+        .tensors
+        .iter()
+        .map(|n| file.get(n)?.batch())
+        .collect::<Result<Vec<ImageBatch<'_>>, _>>()?;
+    let r = Renderer::new(kernel);
+    Ok(match &case.frames {
+        None => r.grid(&batches, &case.spec)?.into_bytes(),
+        Some(frames) => r
+            .frames(&batches, &case.spec, frames)?
+            .into_iter()
+            .flat_map(|f| f.into_bytes())
+            .collect(),
+    })
+}
+
+#[test]
+fn every_golden_case_through_every_kernel() {
+    let cases = cases();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let (_, w) = case.grid_size();
+        for kernel in KERNELS {
+            match draw(case, kernel) {
+                Ok(got) => {
+                    if let Some(diff) = first_difference(&got, &case.expected, w) {
+                        failures.push(format!("{} ({kernel:?}): {diff}", case.name));
+                    }
+                }
+                Err(e) => failures.push(format!("{} ({kernel:?}): {e}", case.name)),
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden cases x kernels failed:\n{}",
+        failures.len(),
+        cases.len() * KERNELS.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "{} golden cases x {} kernels exact",
+        cases.len(),
+        KERNELS.len()
+    );
+}
+
+/// Decodes an 8-bit RGB PNG.
+fn read_png(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{}", path.display());
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, buf)
+}
+
+#[test]
+fn every_golden_case_through_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = cases();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let (h, w) = case.grid_size();
+        let is_gif = case.frames.is_some();
+        let out = tmp.path().join(format!(
+            "{}.{}",
+            case.name,
+            if is_gif { "gif" } else { "png" }
+        ));
+        let frames_dir = tmp.path().join(format!("{}_frames", case.name));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vis"));
+        cmd.arg("render").arg(case.input()).arg("-o").arg(&out);
+        cmd.args(&case.cli_flags);
+        if is_gif {
+            cmd.arg("--frames-dir").arg(&frames_dir);
+        }
+        let output = cmd.output().unwrap();
+        if !output.status.success() {
+            failures.push(format!(
+                "{}: exit {:?}: {}",
+                case.name,
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+            continue;
+        }
+        let got = if is_gif {
+            let frames = case.frame_indices.len();
+            let mut all = Vec::new();
+            for i in 0..frames {
+                let (fw, fh, px) = read_png(&frames_dir.join(format!("frame_{i:04}.png")));
+                assert_eq!((fw, fh), (w, h), "{}", case.name);
+                all.extend(px);
+            }
+            assert!(!frames_dir.join(format!("frame_{frames:04}.png")).exists());
+            check_gif(case, &out);
+            all
+        } else {
+            let (gw, gh, px) = read_png(&out);
+            assert_eq!((gw, gh), (w, h), "{}", case.name);
+            px
+        };
+        if let Some(diff) = first_difference(&got, &case.expected, w) {
+            failures.push(format!("{}: {diff}", case.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden cases failed through `vis render`:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// The GIF of a sequence case: frame count, size, delay, endless loop; colours exact in frames
+/// of at most 256 colours, close (mean error under 3 per channel) in the others.
+fn check_gif(case: &Case, path: &std::path::Path) {
+    let (h, w) = case.grid_size();
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    let mut dec = opts.read_info(std::fs::File::open(path).unwrap()).unwrap();
+    assert_eq!((dec.width() as usize, dec.height() as usize), (w, h));
+    let delay = case.frames.unwrap().gif_delay_cs();
+    let frame_bytes = w * h * 3;
+    let mut count = 0;
+    while let Some(f) = dec.read_next_frame().unwrap() {
+        assert_eq!(f.delay, delay, "{}", case.name);
+        let got: Vec<u8> = f
+            .buffer
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        let want = &case.expected[count * frame_bytes..(count + 1) * frame_bytes];
+        let colours: std::collections::HashSet<&[u8]> = want.chunks_exact(3).collect();
+        if colours.len() <= 256 {
+            if let Some(diff) = first_difference(&got, want, w) {
+                panic!(
+                    "{} frame {count} ({} colours): {diff}",
+                    case.name,
+                    colours.len()
+                );
+            }
+        } else {
+            let mae = got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| a.abs_diff(*b) as f64)
+                .sum::<f64>()
+                / got.len() as f64;
+            assert!(mae < 3.0, "{} frame {count}: mean error {mae}", case.name);
+        }
+        count += 1;
+    }
+    assert_eq!(
+        count,
+        case.frame_indices.len(),
+        "{}: frame count",
+        case.name
+    );
+    assert_eq!(
+        dec.repeat(),
+        gif::Repeat::Infinite,
+        "{}: loops forever",
+        case.name
+    );
+}
