@@ -21,11 +21,7 @@ fn draw(case: &Case, kernel: Kernel) -> Result<Vec<u8>, vis_ops::Error> {
     let r = Renderer::new(kernel);
     Ok(match &case.frames {
         None => r.grid(&batches, &case.spec)?.into_bytes(),
-        Some(frames) => r
-            .frames(&batches, &case.spec, frames)?
-            .into_iter()
-            .flat_map(|f| f.into_bytes())
-            .collect(),
+        Some(frames) => r.frames(&batches, &case.spec, frames)?.as_bytes().to_vec(),
     })
 }
 

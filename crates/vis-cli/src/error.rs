@@ -3,9 +3,14 @@
 /// What can stop a `vis` subcommand.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
-    /// Flags that do not go together (exit code 2, with the usage).
-    #[error("{0}")]
-    Usage(String),
+    /// Flags that do not go together (exit code 2, with the usage of `subcommand`).
+    #[error("{message}")]
+    Usage {
+        /// The subcommand whose usage to show.
+        subcommand: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// The flags fit, but the input does not (exit code 1).
     #[error("{0}")]
     Input(String),

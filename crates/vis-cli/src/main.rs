@@ -36,10 +36,19 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(CliError::Usage(msg))) => {
-            // Prints clap's usage error and exits with 2, like any other usage error.
-            Cli::command()
-                .error(clap::error::ErrorKind::ArgumentConflict, msg)
+        Ok(Err(CliError::Usage {
+            subcommand,
+            message,
+        })) => {
+            // Prints clap's usage error for the subcommand and exits with 2, like any other
+            // usage error.
+            let mut cli = Cli::command();
+            let mut command = match cli.find_subcommand_mut(subcommand) {
+                Some(sub) => sub.clone().bin_name(format!("vis {subcommand}")),
+                None => cli,
+            };
+            command
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
                 .exit()
         }
         Ok(Err(e)) => {

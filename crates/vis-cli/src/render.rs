@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use vis_ops::fs::write_atomic;
 use vis_ops::{
     ChannelOrder, FrameSpec, GifPalette, GridSpec, ImageBatch, PixelMap, PngSpeed, Quantize,
-    RenderSpec, Renderer, TensorFile, encode_gif, encode_png,
+    RenderSpec, Renderer, RgbFrames, TensorFile, encode_gif, encode_png,
 };
 
 use crate::error::CliError;
@@ -125,6 +125,14 @@ enum OutputKind {
     Gif,
 }
 
+/// A usage error of `vis render`.
+fn usage(message: String) -> CliError {
+    CliError::Usage {
+        subcommand: "render",
+        message,
+    }
+}
+
 fn parse_fps(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
@@ -137,14 +145,14 @@ fn parse_fps(s: &str) -> Result<f64, String> {
 impl RenderArgs {
     /// The pixel map the flags ask for, or a usage error for flags that do not go together.
     fn pixel_map(&self) -> Result<PixelMap, CliError> {
-        let usage = |msg: &str| Err(CliError::Usage(msg.to_owned()));
+        let fail = |msg: &str| Err(usage(msg.to_owned()));
         let range_flags = self.lo.is_some() || self.scale_each;
         let denorm_flags = self.mean.is_some() || self.std.is_some();
         if self.map != MapArg::Range && range_flags {
-            return usage("--lo, --hi and --scale-each go with --map range");
+            return fail("--lo, --hi and --scale-each go with --map range");
         }
         if self.map != MapArg::Denorm && denorm_flags {
-            return usage("--mean and --std go with --map denorm");
+            return fail("--mean and --std go with --map denorm");
         }
         Ok(match self.map {
             MapArg::Unit => PixelMap::Unit,
@@ -156,13 +164,13 @@ impl RenderArgs {
             },
             MapArg::Denorm => {
                 let (Some(mean), Some(std)) = (&self.mean, &self.std) else {
-                    return usage(
+                    return fail(
                         "--map denorm needs --mean and --std (for GAN outputs in [-1, 1]: --mean 127.5 --std 127.5)",
                     );
                 };
                 for (flag, list) in [("--mean", mean), ("--std", std)] {
                     if list.len() != 1 && list.len() != 3 {
-                        return Err(CliError::Usage(format!(
+                        return Err(usage(format!(
                             "{flag} takes 1 value or 3 (one per input channel), got {}",
                             list.len()
                         )));
@@ -186,7 +194,7 @@ impl RenderArgs {
         match ext.as_deref() {
             Some("png") => Ok(OutputKind::Png),
             Some("gif") => Ok(OutputKind::Gif),
-            _ => Err(CliError::Usage(format!(
+            _ => Err(usage(format!(
                 "the output '{}' must end in .png (a grid) or .gif (an animation)",
                 self.output.display()
             ))),
@@ -263,7 +271,7 @@ pub(crate) fn run(args: RenderArgs) -> Result<(), CliError> {
     write_atomic(&args.output, |w| {
         encode_gif(&frames, frame_spec.gif_delay_cs(), GifPalette::default(), w)
     })?;
-    let (w, h) = frames.first().map_or((0, 0), |f| (f.width(), f.height()));
+    let (w, h) = (frames.width(), frames.height());
     println!(
         "wrote {} ({} frames of {w}x{h})",
         args.output.display(),
@@ -273,7 +281,7 @@ pub(crate) fn run(args: RenderArgs) -> Result<(), CliError> {
 }
 
 /// Writes every frame losslessly as `dir/frame_0000.png`, `frame_0001.png`, ...
-fn write_frames(dir: &Path, frames: &[vis_ops::RgbImage]) -> Result<(), CliError> {
+fn write_frames(dir: &Path, frames: &RgbFrames) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|source| vis_ops::Error::Io {
         action: "creating the folder",
         path: dir.to_path_buf(),

@@ -11,7 +11,7 @@ use quantette::{ImageRef, PaletteSize, Pipeline, QuantizeMethod};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::image::RgbImage;
+use crate::image::RgbFrames;
 
 /// Where a GIF's colours come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -33,24 +33,17 @@ struct Indexed {
     indices: Vec<u8>,
 }
 
-/// Encodes `frames` (all the same size) as an endlessly looping GIF into `out`, each frame shown
-/// for `delay_cs` centiseconds (at least 2: shorter delays are slowed down by browsers).
+/// Encodes `frames` as an endlessly looping GIF into `out`, each frame shown for `delay_cs`
+/// centiseconds (at least 2: shorter delays are slowed down by browsers).
 pub fn encode_gif<W: Write>(
-    frames: &[RgbImage],
+    frames: &RgbFrames,
     delay_cs: u16,
     palette: GifPalette,
     out: W,
 ) -> Result<()> {
-    let first = frames
-        .first()
-        .ok_or_else(|| Error::Frames("a GIF needs at least one frame".into()))?;
-    let (w, h) = (first.width(), first.height());
-    if let Some(bad) = frames.iter().find(|f| (f.width(), f.height()) != (w, h)) {
-        return Err(Error::Frames(format!(
-            "GIF frames must share one size: the first is {w}x{h}, another is {}x{}",
-            bad.width(),
-            bad.height()
-        )));
+    let (w, h) = (frames.width(), frames.height());
+    if frames.is_empty() {
+        return Err(Error::Frames("a GIF needs at least one frame".into()));
     }
     if w > GIF_MAX_SIDE || h > GIF_MAX_SIDE {
         return Err(Error::TooLarge {
@@ -77,7 +70,8 @@ pub fn encode_gif<W: Write>(
     };
     let (global, encoded): (Vec<u8>, Vec<Frame<'static>>) = match palette {
         GifPalette::PerFrame => {
-            let encoded = frames
+            let views: Vec<_> = frames.iter().collect();
+            let encoded = views
                 .par_iter()
                 .map(|f| {
                     let Indexed { palette, indices } = index_colours(f.as_bytes());
@@ -87,8 +81,7 @@ pub fn encode_gif<W: Write>(
             (Vec::new(), encoded)
         }
         GifPalette::Global => {
-            let all: Vec<u8> = frames.iter().flat_map(|f| f.as_bytes()).copied().collect();
-            let Indexed { palette, indices } = index_colours(&all);
+            let Indexed { palette, indices } = index_colours(frames.as_bytes());
             let per_frame = w * h;
             let encoded = indices
                 .par_chunks(per_frame.max(1))

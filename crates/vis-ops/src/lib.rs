@@ -40,7 +40,7 @@ mod tensor_file;
 pub use batch::{BatchDims, FloatData, ImageBatch, Sample};
 pub use error::{Error, Result};
 pub use gif::{GifPalette, encode_gif};
-pub use image::RgbImage;
+pub use image::{RgbFrames, RgbImage, RgbView};
 pub use kernel::{Kernel, PARALLEL_MIN_PIXELS};
 pub use layout::{GridLayout, MAX_SIDE, default_nrow};
 pub use png::{PngSpeed, encode_png};

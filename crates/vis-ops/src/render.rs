@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use crate::batch::{BatchDims, ImageBatch};
 use crate::error::{Error, Result};
-use crate::image::{RgbImage, prepare_canvas};
+use crate::image::{RgbFrames, RgbImage, prepare_canvas};
 use crate::kernel::{Kernel, PARALLEL_MIN_PIXELS, RowCode};
 use crate::layout::{GridLayout, RowKind};
 use crate::pixel::{PixelOp, finite_range, needs_data_range, pixel_op};
@@ -28,7 +28,7 @@ pub fn render_frames(
     keys: &[ImageBatch<'_>],
     spec: &RenderSpec,
     frames: &FrameSpec,
-) -> Result<Vec<RgbImage>> {
+) -> Result<RgbFrames> {
     Renderer::default().frames(keys, spec, frames)
 }
 
@@ -59,8 +59,10 @@ impl Renderer {
                 "these tensors are sequences [N, T, C, H, W]: draw them as frames (a GIF) or pick one timestep",
             ));
         }
-        plan.draw(0, self.kernel, buf)?;
-        Ok(plan.layout)
+        let l = plan.layout;
+        prepare_canvas(buf, l.canvas_bytes(), l.width, l.height)?;
+        plan.draw(0, self.kernel, buf);
+        Ok(l)
     }
 
     /// Draws rank-5 tensors as one grid per timestep chosen by `frames` (every `n_skip`-th and
@@ -70,7 +72,21 @@ impl Renderer {
         keys: &[ImageBatch<'_>],
         spec: &RenderSpec,
         frames: &FrameSpec,
-    ) -> Result<Vec<RgbImage>> {
+    ) -> Result<RgbFrames> {
+        let mut buf = Vec::new();
+        let (layout, count) = self.frames_into(keys, spec, frames, &mut buf)?;
+        RgbFrames::from_raw(layout.width, layout.height, count, buf)
+    }
+
+    /// Draws the frames into `buf` (resized to fit, reusing its memory), one after another, and
+    /// returns the layout of one frame and the number of frames.
+    pub fn frames_into(
+        &self,
+        keys: &[ImageBatch<'_>],
+        spec: &RenderSpec,
+        frames: &FrameSpec,
+        buf: &mut Vec<u8>,
+    ) -> Result<(GridLayout, usize)> {
         frames.validate()?;
         let plan = Plan::new(keys, spec)?;
         let Some(steps) = plan.dims.t else {
@@ -78,15 +94,44 @@ impl Renderer {
                 "these tensors are images [N, C, H, W], not sequences [N, T, C, H, W]: draw them as one grid",
             ));
         };
-        frames
-            .frame_indices(steps)
-            .into_iter()
-            .map(|t| {
-                let mut buf = Vec::new();
-                plan.draw(t, self.kernel, &mut buf)?;
-                RgbImage::from_raw(plan.layout.width, plan.layout.height, buf)
-            })
-            .collect()
+        let l = plan.layout;
+        let indices = frames.frame_indices(steps);
+        let frame_bytes = l.canvas_bytes();
+        let total = frame_bytes
+            .checked_mul(indices.len())
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or(Error::TooLarge {
+                width: l.width,
+                height: l.height,
+                limit: "the frames together exceed the address space",
+            })?;
+        prepare_canvas(buf, total, l.width, l.height)?;
+        let total_pixels = l
+            .width
+            .saturating_mul(l.height)
+            .saturating_mul(indices.len());
+        let across_frames = match self.kernel {
+            Kernel::Auto => total_pixels >= PARALLEL_MIN_PIXELS && rayon::current_num_threads() > 1,
+            _ => false,
+        };
+        let kernel = if across_frames {
+            Kernel::Simd
+        } else {
+            self.kernel
+        };
+        let draw = |(t, frame): (&usize, &mut [u8])| plan.draw(*t, kernel, frame);
+        if across_frames {
+            indices
+                .par_iter()
+                .zip(buf.par_chunks_mut(frame_bytes.max(1)))
+                .for_each(draw);
+        } else {
+            indices
+                .iter()
+                .zip(buf.chunks_mut(frame_bytes.max(1)))
+                .for_each(draw);
+        }
+        Ok((l, indices.len()))
     }
 }
 
@@ -169,17 +214,16 @@ impl<'k, 'a> Plan<'k, 'a> {
         ops
     }
 
-    /// Draws timestep `t` into `buf`.
-    fn draw(&self, t: usize, kernel: Kernel, buf: &mut Vec<u8>) -> Result<()> {
+    /// Draws timestep `t` into `buf` (exactly one canvas).
+    fn draw(&self, t: usize, kernel: Kernel, buf: &mut [u8]) {
         let l = &self.layout;
-        prepare_canvas(buf, l.canvas_bytes(), l.width, l.height)?;
         let ops = self.ops(t);
         let (code, parallel) = match kernel {
             Kernel::Scalar => (RowCode::Scalar, false),
-            Kernel::Simd => (RowCode::Simd, false),
-            Kernel::Parallel => (RowCode::Simd, true),
+            Kernel::Simd => (RowCode::fastest(), false),
+            Kernel::Parallel => (RowCode::fastest(), true),
             Kernel::Auto => (
-                RowCode::Simd,
+                RowCode::fastest(),
                 l.width.saturating_mul(l.height) >= PARALLEL_MIN_PIXELS
                     && rayon::current_num_threads() > 1,
             ),
@@ -191,59 +235,79 @@ impl<'k, 'a> Plan<'k, 'a> {
             let band_rows = l.height.div_ceil(bands).max(1);
             buf.par_chunks_mut(band_rows * row_bytes)
                 .enumerate()
-                .for_each(|(i, band)| self.draw_rows(&ops, t, i * band_rows, band, code));
+                .for_each(|(i, band)| self.draw_band(&ops, t, i * band_rows, band, code));
         } else {
-            self.draw_rows(&ops, t, 0, buf, code);
+            self.draw_band(&ops, t, 0, buf, code);
         }
-        Ok(())
     }
 
-    /// Draws the canvas rows starting at row `first` into `rows` (whole rows).
-    fn draw_rows(&self, ops: &[PixelOp], t: usize, first: usize, rows: &mut [u8], code: RowCode) {
+    /// Draws the canvas rows from row `first` on into `band` (whole rows): first the pad bytes
+    /// (borders, gaps, empty cells), then every image cell in one kernel call per cell.
+    fn draw_band(&self, ops: &[PixelOp], t: usize, first: usize, band: &mut [u8], code: RowCode) {
         let l = &self.layout;
+        let row_bytes = l.row_bytes();
         let pad = self.spec.grid.pad_byte;
-        let pad_bytes = l.padding * 3;
-        let cell_bytes = l.cell_w * 3;
-        for (i, row) in rows.chunks_exact_mut(l.row_bytes()).enumerate() {
-            let RowKind::Cells { grid_row, y } = l.row_kind(first + i) else {
+        let (pad_bytes, cell_bytes) = (l.padding * 3, l.cell_w * 3);
+        for (i, row) in band.chunks_exact_mut(row_bytes).enumerate() {
+            let RowKind::Cells { grid_row, .. } = l.row_kind(first + i) else {
                 row.fill(pad);
                 continue;
             };
-            let Some((lead, mut rest)) = row.split_at_mut_checked(pad_bytes) else {
-                continue;
-            };
-            lead.fill(pad);
-            for col in 0..l.cols {
-                let Some((cell, after)) = rest.split_at_mut_checked(cell_bytes) else {
-                    break;
-                };
-                match l.cell(grid_row, col) {
-                    Some((k, n)) => self.draw_cell_row(ops, k, n, t, y, cell, code),
-                    None => cell.fill(pad),
-                }
-                let Some((gap, after)) = after.split_at_mut_checked(pad_bytes) else {
+            let mut rest = row;
+            for col in 0..=l.cols {
+                let Some((gap, after)) = rest.split_at_mut_checked(pad_bytes) else {
                     break;
                 };
                 gap.fill(pad);
+                let Some((cell, after)) = after.split_at_mut_checked(cell_bytes) else {
+                    break;
+                };
+                if l.cell(grid_row, col).is_none() {
+                    cell.fill(pad);
+                }
                 rest = after;
+            }
+        }
+        let rows = band.len() / row_bytes;
+        let pitch = l.cell_h + l.padding;
+        let first_grid_row = first.saturating_sub(l.padding) / pitch;
+        for grid_row in first_grid_row..l.rows {
+            let top = l.padding + grid_row * pitch;
+            let (from, to) = (top.max(first), (top + l.cell_h).min(first + rows));
+            if top >= first + rows {
+                break;
+            }
+            if from >= to {
+                continue;
+            }
+            for col in 0..l.cols {
+                let Some((k, n)) = l.cell(grid_row, col) else {
+                    continue;
+                };
+                let at =
+                    (from - first) * row_bytes + (l.padding + col * (l.cell_w + l.padding)) * 3;
+                let Some(dst) = band.get_mut(at..) else {
+                    continue;
+                };
+                self.draw_cell(ops, (k, n), t, from - top, to - from, dst, code);
             }
         }
     }
 
-    /// Draws row `y` of image `n` of key `k` at timestep `t` into `dst` (one cell wide).
+    /// Draws `rows` rows of image `n` of key `k` at timestep `t`, from image row `y`, into `dst`
+    /// (from its first byte, canvas rows apart).
     #[allow(clippy::too_many_arguments)]
-    fn draw_cell_row(
+    fn draw_cell(
         &self,
         ops: &[PixelOp],
-        k: usize,
-        n: usize,
+        (k, n): (usize, usize),
         t: usize,
         y: usize,
+        rows: usize,
         dst: &mut [u8],
         code: RowCode,
     ) {
         let (Some(key), Some(op)) = (self.keys.get(k), ops.get(k * self.dims.n + n)) else {
-            dst.fill(self.spec.grid.pad_byte);
             return;
         };
         let d = key.dims();
@@ -255,6 +319,14 @@ impl<'k, 'a> Plan<'k, 'a> {
             };
             d.plane_offset(n, t, c) + y * d.w
         });
-        code.fill(key.data(), starts, dst, op);
+        code.fill(
+            key.data(),
+            starts,
+            d.w,
+            rows,
+            dst,
+            self.layout.row_bytes(),
+            op,
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The scalar reference kernel: one pixel at a time, written to read like the contract. Every
 //! other kernel must give exactly its bytes.
 
+use super::Rect;
 use crate::batch::Sample;
 use crate::pixel::{PixelOp, Transform};
 
@@ -31,14 +32,20 @@ pub(crate) fn quantize(v: f32, bias: f32) -> u8 {
     q as u8
 }
 
-/// Fills `dst` (RGB, `3 * w` bytes) from the three channel rows `src` (`w` floats each).
-pub(crate) fn fill<T: Sample>(src: [&[T]; 3], dst: &mut [u8], op: &PixelOp) {
+/// Fills one row: `dst` (RGB, `3 * w` bytes) from the three channel rows `src` (`w` each).
+#[inline(always)]
+pub(crate) fn fill_row<T: Sample>(src: [&[T]; 3], dst: &mut [u8], op: &PixelOp) {
     let [r, g, b] = src;
     for (((px, &r), &g), &b) in dst.chunks_exact_mut(3).zip(r).zip(g).zip(b) {
         for (ch, (out, x)) in px.iter_mut().zip([r, g, b]).enumerate() {
             *out = quantize(value(x.to_f32(), ch, &op.xf), op.bias);
         }
     }
+}
+
+/// Fills a rectangle of rows (see [`Rect`]).
+pub(crate) fn fill<T: Sample>(rect: Rect<'_, '_, T>, op: &PixelOp) {
+    rect.for_each_row(|src, dst| fill_row(src, dst, op));
 }
 
 #[cfg(test)]

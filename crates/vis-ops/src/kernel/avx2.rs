@@ -1,0 +1,182 @@
+//! The x86-64 AVX2 kernel: eight pixels per step in 256-bit registers, half floats widened by
+//! F16C, bytes interleaved with one shuffle and one permute. The same f32 ops in the same order
+//! as the scalar reference (no FMA is enabled or called), so its bytes are identical.
+//!
+//! `wide` picks its vector width when the crate is compiled, so on the default x86-64 target its
+//! `f32x8` is two SSE halves even inside an AVX2 function; this kernel is the run-time-dispatched
+//! fast path, and `wide` remains the portable one.
+
+use core::arch::x86_64::{
+    __m256, __m256i, _mm_storel_epi64, _mm_storeu_si128, _mm256_add_ps, _mm256_castsi256_si128,
+    _mm256_cvttps_epi32, _mm256_div_ps, _mm256_extracti128_si256, _mm256_max_ps, _mm256_min_ps,
+    _mm256_mul_ps, _mm256_packs_epi32, _mm256_packus_epi16, _mm256_permutevar8x32_epi32,
+    _mm256_set1_ps, _mm256_setr_epi8, _mm256_setr_epi32, _mm256_shuffle_epi8, _mm256_sub_ps,
+};
+
+use super::{Rect, scalar};
+use crate::batch::Sample;
+use crate::pixel::{PixelOp, Transform};
+
+/// Whether this CPU runs the kernel (AVX2 for the arithmetic, F16C to widen half floats).
+pub(crate) fn available() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
+}
+
+/// Eight values in 0..255 space to `trunc(min(v + bias, 255))` as i32, NaN and everything
+/// below 0 to a negative number or 0, which the saturating packs of [`store24`] turn into 0.
+///
+/// This is the scalar `trunc(clamp(v + bias, 0, 255))` with NaN to 0: `vminps(255, q)` returns
+/// its second operand, the NaN, when `q` is NaN; `vcvttps2dq` turns NaN, -Inf and anything
+/// below -2^31 into -2^31; +Inf became 255 in the min.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn quantize8(v: __m256, bias: __m256, top: __m256) -> __m256i {
+    _mm256_cvttps_epi32(_mm256_min_ps(top, _mm256_add_ps(v, bias)))
+}
+
+/// Interleaves eight R, G and B values (i32 lanes, at most 255, negatives meaning 0) into 24
+/// bytes RGBRGB...
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store24(out: &mut [u8; 24], r: __m256i, g: __m256i, b: __m256i) {
+    // Saturating packs clamp negatives to 0. Per 128-bit half (pixels 0-3, then 4-7):
+    // r0 r1 r2 r3 g0 g1 g2 g3 b0 b1 b2 b3 b0 b1 b2 b3.
+    let bytes = _mm256_packus_epi16(_mm256_packs_epi32(r, g), _mm256_packs_epi32(b, b));
+    let interleave = _mm256_setr_epi8(
+        0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1, //
+        0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, -1, -1, -1, -1,
+    );
+    let rgb = _mm256_shuffle_epi8(bytes, interleave);
+    // The six used dwords (12 bytes from each half) moved together.
+    let rgb = _mm256_permutevar8x32_epi32(rgb, _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7));
+    let low = _mm256_castsi256_si128(rgb);
+    let high = _mm256_extracti128_si256::<1>(rgb);
+    let p = out.as_mut_ptr();
+    // SAFETY: `out` is 24 bytes: the first store writes bytes 0..16, the second 16..24; both
+    // are unaligned stores.
+    unsafe {
+        _mm_storeu_si128(p.cast(), low);
+        _mm_storel_epi64(p.add(16).cast(), high);
+    }
+}
+
+/// Runs `pixels` on every eight pixels of a row and stores its bytes; the tail goes through the
+/// scalar reference.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn for_each_8<T: Sample>(
+    src: [&[T]; 3],
+    dst: &mut [u8],
+    op: &PixelOp,
+    pixels: impl Fn(__m256, __m256, __m256) -> [__m256i; 3],
+) {
+    let load = |x: &[T; 8]| {
+        // SAFETY: this function is compiled for, and only runs on, CPUs with AVX2 and F16C.
+        unsafe { T::load_avx2(x) }
+    };
+    let [r, g, b] = src;
+    let (r8, r_tail) = r.as_chunks::<8>();
+    let (g8, g_tail) = g.as_chunks::<8>();
+    let (b8, b_tail) = b.as_chunks::<8>();
+    let (d24, d_tail) = dst.as_chunks_mut::<24>();
+    for (((out, r), g), b) in d24.iter_mut().zip(r8).zip(g8).zip(b8) {
+        let [r, g, b] = pixels(load(r), load(g), load(b));
+        store24(out, r, g, b);
+    }
+    scalar::fill_row([r_tail, g_tail, b_tail], d_tail, op);
+}
+
+/// The affine map `x * scale + offset` (+ bias), with the multiply, the add and the bias
+/// compiled in only where they change something.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn affine<T: Sample, const MUL: bool, const ADD: bool, const BIAS: bool>(
+    rect: Rect<'_, '_, T>,
+    op: &PixelOp,
+    scale: [f32; 3],
+    offset: [f32; 3],
+) {
+    let bias = _mm256_set1_ps(op.bias);
+    let top = _mm256_set1_ps(255.0);
+    let [s0, s1, s2] = scale.map(|s| _mm256_set1_ps(s));
+    let [o0, o1, o2] = offset.map(|o| _mm256_set1_ps(o));
+    let value = |x, s, o| {
+        let v = if MUL { _mm256_mul_ps(x, s) } else { x };
+        let v = if ADD { _mm256_add_ps(v, o) } else { v };
+        let v = if BIAS { _mm256_add_ps(v, bias) } else { v };
+        _mm256_cvttps_epi32(_mm256_min_ps(top, v))
+    };
+    rect.for_each_row(|src, dst| {
+        for_each_8(src, dst, op, |r, g, b| {
+            [value(r, s0, o0), value(g, s1, o1), value(b, s2, o2)]
+        })
+    });
+}
+
+/// Fills a rectangle of rows (see [`Rect`]).
+///
+/// # Safety
+/// The CPU must have AVX2 and F16C ([`available`]).
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn fill<T: Sample>(rect: Rect<'_, '_, T>, op: &PixelOp) {
+    match op.xf {
+        Transform::Affine { scale, offset } => {
+            // `x * 1` is exactly `x`, and adding 0 changes at most the sign of a zero, which
+            // draws as 0 either way: skipping those ops keeps every byte.
+            let mul = scale != [1.0; 3];
+            let add = offset != [0.0; 3];
+            let biased = op.bias != 0.0;
+            match (mul, add, biased) {
+                (true, true, true) => affine::<T, true, true, true>(rect, op, scale, offset),
+                (true, true, false) => affine::<T, true, true, false>(rect, op, scale, offset),
+                (true, false, true) => affine::<T, true, false, true>(rect, op, scale, offset),
+                (true, false, false) => affine::<T, true, false, false>(rect, op, scale, offset),
+                (false, true, true) => affine::<T, false, true, true>(rect, op, scale, offset),
+                (false, true, false) => affine::<T, false, true, false>(rect, op, scale, offset),
+                (false, false, true) => affine::<T, false, false, true>(rect, op, scale, offset),
+                (false, false, false) => affine::<T, false, false, false>(rect, op, scale, offset),
+            }
+        }
+        Transform::Range { lo, hi, d } => {
+            let bias = _mm256_set1_ps(op.bias);
+            let top = _mm256_set1_ps(255.0);
+            let (lo, hi, d) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi), _mm256_set1_ps(d));
+            let k255 = _mm256_set1_ps(255.0);
+            // `vmaxps(x, lo)` gives `lo` for NaN, as the scalar `f32::max` does.
+            let value = |x| {
+                let t = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+                quantize8(
+                    _mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(t, lo), d), k255),
+                    bias,
+                    top,
+                )
+            };
+            rect.for_each_row(|src, dst| {
+                for_each_8(src, dst, op, |r, g, b| [value(r), value(g), value(b)])
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::arch::x86_64::_mm256_setr_epi32;
+
+    #[test]
+    fn store24_interleaves() {
+        if !available() {
+            return;
+        }
+        // SAFETY: the CPU has AVX2 (checked above).
+        unsafe {
+            let mut out = [0u8; 24];
+            let r = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let g = _mm256_setr_epi32(100, 101, 102, 103, 104, 105, 106, 107);
+            let b = _mm256_setr_epi32(200, 201, 202, 203, 204, 205, 206, 207);
+            store24(&mut out, r, g, b);
+            let want: Vec<u8> = (0..8u8).flat_map(|i| [i, 100 + i, 200 + i]).collect();
+            assert_eq!(out.to_vec(), want);
+        }
+    }
+}
