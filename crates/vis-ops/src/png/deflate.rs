@@ -57,19 +57,23 @@ const LENGTH_CODES: [(u8, u8, u16); MAX_MATCH + 1] = {
     table
 };
 
-/// Writes bits least significant first, as deflate wants.
+/// Writes bits least significant first, as deflate wants, into a buffer sized ahead (see
+/// [`BitWriter::room`]), so the hot loop makes no call that could move it.
+#[derive(Default)]
 struct BitWriter {
+    /// Written bytes are `out[..pos]`; the rest is room.
     out: Vec<u8>,
+    pos: usize,
     acc: u64,
     bits: u32,
 }
 
 impl BitWriter {
-    fn with_capacity(bytes: usize) -> Self {
-        Self {
-            out: Vec::with_capacity(bytes),
-            acc: 0,
-            bits: 0,
+    /// Makes sure `bytes` more bytes fit.
+    fn room(&mut self, bytes: usize) {
+        let need = self.pos.saturating_add(bytes).saturating_add(8);
+        if self.out.len() < need {
+            self.out.resize(need, 0);
         }
     }
 
@@ -79,7 +83,10 @@ impl BitWriter {
         self.acc |= value << self.bits;
         let total = self.bits + count;
         if total >= 64 {
-            self.out.extend_from_slice(&self.acc.to_le_bytes());
+            if let Some(dst) = self.out.get_mut(self.pos..self.pos + 8) {
+                dst.copy_from_slice(&self.acc.to_le_bytes());
+            }
+            self.pos += 8;
             // The bits of `value` that did not fit.
             self.acc = value.checked_shr(64 - self.bits).unwrap_or(0);
             self.bits = total - 64;
@@ -90,12 +97,31 @@ impl BitWriter {
 
     /// Pads with zero bits to a byte boundary and flushes.
     fn align(&mut self) {
+        self.room(8);
         while self.bits > 0 {
-            self.out.push(self.acc as u8);
+            if let Some(b) = self.out.get_mut(self.pos) {
+                *b = self.acc as u8;
+            }
+            self.pos += 1;
             self.acc >>= 8;
             self.bits = self.bits.saturating_sub(8);
         }
         self.acc = 0;
+    }
+
+    /// Appends whole bytes (the writer must be byte-aligned).
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.room(bytes.len());
+        if let Some(dst) = self.out.get_mut(self.pos..self.pos + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos += bytes.len();
+    }
+
+    /// The written bytes.
+    fn finish(mut self) -> Vec<u8> {
+        self.out.truncate(self.pos);
+        self.out
     }
 }
 
@@ -134,8 +160,10 @@ trait Tokens {
     }
 }
 
-/// Walks `data` as literals and runs of zero bytes, eight bytes at a time: a run is found when
-/// whole 8-byte words are zero or zeros sit at a word's edges; zeros inside a word are literals.
+/// Walks `data` as literals and runs of zero bytes, eight bytes at a time. A run starts at a
+/// whole zero word and takes in the zeros that begin the word after it; every other word goes
+/// out as eight literals (zeros inside words are cheap literals), which keeps the common path
+/// free of per-byte branches.
 #[inline(always)]
 fn walk(data: &[u8], tokens: &mut impl Tokens) {
     let (chunks, tail) = data.as_chunks::<8>();
@@ -144,26 +172,19 @@ fn walk(data: &[u8], tokens: &mut impl Tokens) {
         let word = u64::from_le_bytes(*chunk);
         if word == 0 {
             run += 8;
-            continue;
-        }
-        // Zeros at the start of the chunk (its low bytes) continue the run; zeros at its end
-        // (high bytes) may start the next one.
-        let leading = (word.trailing_zeros() / 8) as usize;
-        let trailing = (word.leading_zeros() / 8) as usize;
-        if run + leading > 0 {
-            tokens.zeros(run + leading);
-        }
-        if leading == 0 && trailing == 0 {
+        } else if run == 0 {
             tokens.literals8(chunk);
         } else {
-            for &b in chunk.iter().take(8 - trailing).skip(leading) {
+            let leading = (word.trailing_zeros() / 8) as usize;
+            tokens.zeros(run + leading);
+            run = 0;
+            for &b in chunk.iter().skip(leading) {
                 tokens.literal(b);
             }
         }
-        run = trailing;
     }
     for &b in tail {
-        if b == 0 {
+        if b == 0 && run > 0 {
             run += 1;
         } else {
             if run > 0 {
@@ -413,21 +434,24 @@ fn histogram(data: &[u8]) -> ([u32; LIT_LEN_SYMBOLS], u64, u64) {
     (counts, matches, extra_bits)
 }
 
-/// Emits tokens with a block's code table.
-struct Emitter<'w> {
-    w: &'w mut BitWriter,
-    /// Code (bit-reversed) and length of every literal/length symbol.
-    table: [(u64, u32); LIT_LEN_SYMBOLS],
+/// Emits tokens with a block's code table. It owns the bit writer while it runs, so the
+/// accumulator stays in registers.
+struct Emitter {
+    w: BitWriter,
+    /// Code (bit-reversed, low 16 bits) and length (high 16 bits) of every literal/length
+    /// symbol.
+    table: [u32; LIT_LEN_SYMBOLS],
 }
 
-impl Emitter<'_> {
+impl Emitter {
     #[inline(always)]
     fn symbol(&self, s: usize) -> (u64, u32) {
-        self.table.get(s).copied().unwrap_or((0, 0))
+        let entry = self.table.get(s).copied().unwrap_or(0);
+        (u64::from(entry & 0xffff), entry >> 16)
     }
 }
 
-impl Tokens for Emitter<'_> {
+impl Tokens for Emitter {
     #[inline(always)]
     fn literal(&mut self, byte: u8) {
         let (c, l) = self.symbol(usize::from(byte));
@@ -547,6 +571,7 @@ fn write_block(w: &mut BitWriter, data: &[u8], last: bool) {
         return;
     }
 
+    w.room(512);
     w.put(u64::from(last), 1);
     w.put(2, 2);
     w.put((lit_count - 257) as u64, 5);
@@ -566,42 +591,50 @@ fn write_block(w: &mut BitWriter, data: &[u8], last: bool) {
     }
 
     let codes = canonical_codes(&lit_lengths);
-    let mut table = [(0u64, 0u32); LIT_LEN_SYMBOLS];
+    let mut table = [0u32; LIT_LEN_SYMBOLS];
     for ((slot, &c), &l) in table.iter_mut().zip(&codes).zip(&lit_lengths) {
-        *slot = (u64::from(c), u32::from(l));
+        *slot = u32::from(c) | u32::from(l) << 16;
     }
-    let mut emitter = Emitter { w, table };
+    // At most 15 bits per byte, 15 + 5 + 1 per match, plus the end of block.
+    w.room(data.len() * 2 + 16);
+    let mut emitter = Emitter {
+        w: std::mem::take(w),
+        table,
+    };
     walk(data, &mut emitter);
     let (c, l) = emitter.symbol(END_OF_BLOCK);
     emitter.w.put(c, l);
+    *w = emitter.w;
 }
 
 /// Writes `data` as stored blocks (at most 65535 bytes each).
 fn write_stored(w: &mut BitWriter, data: &[u8], last: bool) {
     let mut chunks = data.chunks(65535).peekable();
+    w.room(16);
     if chunks.peek().is_none() {
         w.put(u64::from(last), 1);
         w.put(0, 2);
         w.align();
-        w.out.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        w.bytes(&[0, 0, 0xff, 0xff]);
         return;
     }
     while let Some(chunk) = chunks.next() {
         let final_block = last && chunks.peek().is_none();
+        w.room(16);
         w.put(u64::from(final_block), 1);
         w.put(0, 2);
         w.align();
         let len = chunk.len() as u16;
-        w.out.extend_from_slice(&len.to_le_bytes());
-        w.out.extend_from_slice(&(!len).to_le_bytes());
-        w.out.extend_from_slice(chunk);
+        w.bytes(&len.to_le_bytes());
+        w.bytes(&(!len).to_le_bytes());
+        w.bytes(chunk);
     }
 }
 
 /// Compresses one strip of filtered rows as raw deflate blocks. A strip that is not `last`
 /// ends with a sync flush (an empty stored block), so strips concatenate byte by byte.
 pub(super) fn deflate_strip(data: &[u8], last: bool) -> Vec<u8> {
-    let mut w = BitWriter::with_capacity(data.len() / 2 + 64);
+    let mut w = BitWriter::default();
     let mut blocks = data.chunks(BLOCK_BYTES).peekable();
     if blocks.peek().is_none() {
         write_stored(&mut w, &[], last);
@@ -613,7 +646,7 @@ pub(super) fn deflate_strip(data: &[u8], last: bool) -> Vec<u8> {
         write_stored(&mut w, &[], false);
     }
     w.align();
-    w.out
+    w.finish()
 }
 
 /// Adler-32 of `a ++ b` from the checksums of `a` and `b` and the length of `b` (zlib's
