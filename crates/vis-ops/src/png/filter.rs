@@ -61,7 +61,7 @@ impl Filterer {
         }
         let [_, sub, up, avg, paeth] = &self.candidates;
         let mut best = (u64::MAX, UP);
-        for (kind, row) in [(UP, &*up), (SUB, &*sub), (AVG, &*avg), (PAETH, &*paeth)] {
+        for (kind, row) in [(UP, up), (SUB, sub), (AVG, avg), (PAETH, paeth)] {
             let sum = signed_abs_sum(row);
             if sum <= best.0 {
                 best = (sum, kind);
