@@ -60,30 +60,81 @@ fn store24(out: &mut [u8; 24], r: __m256i, g: __m256i, b: __m256i) {
     }
 }
 
-/// Runs `pixels` on every eight pixels of a row and stores its bytes; the tail goes through the
-/// scalar reference.
+/// Runs `pixels` on every eight pixels of every row of `rect` and stores their bytes; each
+/// row's tail goes through the scalar reference.
+///
+/// Cells are often narrow (64 pixels: eight steps a row), so the loop walks raw pointers with
+/// one bounds check per rectangle rather than setting up slice iterators per row.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 fn for_each_8<T: Sample>(
-    src: [&[T]; 3],
-    dst: &mut [u8],
+    rect: Rect<'_, '_, T>,
     op: &PixelOp,
     pixels: impl Fn(__m256, __m256, __m256) -> [__m256i; 3],
 ) {
+    let Rect {
+        src: [r, g, b],
+        w,
+        dst,
+        stride,
+    } = rect;
+    let rows = r.len().checked_div(w).unwrap_or(0);
+    // The layout the loop below relies on: three planes of `rows` rows of `w` samples, and
+    // destination rows `stride >= 3 w` bytes apart, the last one complete.
+    let plane = rows.checked_mul(w);
+    let needed = rows
+        .checked_sub(1)
+        .and_then(|full| full.checked_mul(stride))
+        .and_then(|b| b.checked_add(3 * w));
+    let fits = w > 0
+        && stride >= 3 * w
+        && [r.len(), g.len(), b.len()]
+            .iter()
+            .all(|&l| Some(l) == plane)
+        && needed.is_some_and(|n| n <= dst.len());
+    if !fits {
+        return;
+    }
     let load = |x: &[T; 8]| {
         // SAFETY: this function is compiled for, and only runs on, CPUs with AVX2 and F16C.
         unsafe { T::load_avx2(x) }
     };
-    let [r, g, b] = src;
-    let (r8, r_tail) = r.as_chunks::<8>();
-    let (g8, g_tail) = g.as_chunks::<8>();
-    let (b8, b_tail) = b.as_chunks::<8>();
-    let (d24, d_tail) = dst.as_chunks_mut::<24>();
-    for (((out, r), g), b) in d24.iter_mut().zip(r8).zip(g8).zip(b8) {
-        let [r, g, b] = pixels(load(r), load(g), load(b));
-        store24(out, r, g, b);
+    let (steps, tail) = (w / 8, w % 8);
+    let (rp, gp, bp) = (r.as_ptr(), g.as_ptr(), b.as_ptr());
+    // Every write below goes through `dp`; `dst` is not touched again.
+    let dp = dst.as_mut_ptr();
+    for row in 0..rows {
+        let (s, d) = (row * w, row * stride);
+        for step in 0..steps {
+            let (si, di) = (s + step * 8, d + step * 24);
+            // SAFETY: `si + 8 <= s + w <= rows * w`, the length of each plane, and
+            // `di + 24 <= d + 3 w <= (rows - 1) * stride + 3 w <= dst.len()`, as checked above;
+            // `[T; 8]` and `[u8; 24]` have alignment 1 or that of `T`, which the planes have.
+            let (x, y, z, out) = unsafe {
+                (
+                    &*rp.add(si).cast::<[T; 8]>(),
+                    &*gp.add(si).cast::<[T; 8]>(),
+                    &*bp.add(si).cast::<[T; 8]>(),
+                    &mut *dp.add(di).cast::<[u8; 24]>(),
+                )
+            };
+            let [x, y, z] = pixels(load(x), load(y), load(z));
+            store24(out, x, y, z);
+        }
+        if tail > 0 {
+            let (si, di) = (s + steps * 8, d + steps * 24);
+            // SAFETY: the row's last `tail` samples and `3 tail` bytes, in bounds as above.
+            let (x, y, z, out) = unsafe {
+                (
+                    std::slice::from_raw_parts(rp.add(si), tail),
+                    std::slice::from_raw_parts(gp.add(si), tail),
+                    std::slice::from_raw_parts(bp.add(si), tail),
+                    std::slice::from_raw_parts_mut(dp.add(di), 3 * tail),
+                )
+            };
+            scalar::fill_row([x, y, z], out, op);
+        }
     }
-    scalar::fill_row([r_tail, g_tail, b_tail], d_tail, op);
 }
 
 /// The affine map `x * scale + offset` (+ bias), with the multiply, the add and the bias
@@ -106,10 +157,8 @@ fn affine<T: Sample, const MUL: bool, const ADD: bool, const BIAS: bool>(
         let v = if BIAS { _mm256_add_ps(v, bias) } else { v };
         _mm256_cvttps_epi32(_mm256_min_ps(top, v))
     };
-    rect.for_each_row(|src, dst| {
-        for_each_8(src, dst, op, |r, g, b| {
-            [value(r, s0, o0), value(g, s1, o1), value(b, s2, o2)]
-        })
+    for_each_8(rect, op, |r, g, b| {
+        [value(r, s0, o0), value(g, s1, o1), value(b, s2, o2)]
     });
 }
 
@@ -151,9 +200,7 @@ pub(crate) unsafe fn fill<T: Sample>(rect: Rect<'_, '_, T>, op: &PixelOp) {
                     top,
                 )
             };
-            rect.for_each_row(|src, dst| {
-                for_each_8(src, dst, op, |r, g, b| [value(r), value(g), value(b)])
-            });
+            for_each_8(rect, op, |r, g, b| [value(r), value(g), value(b)]);
         }
     }
 }
