@@ -8,7 +8,13 @@ use std::process::Command;
 use common::{Case, cases, first_difference};
 use vis_ops::{ImageBatch, Kernel, Renderer, TensorFile};
 
-const KERNELS: [Kernel; 4] = [Kernel::Scalar, Kernel::Simd, Kernel::Parallel, Kernel::Auto];
+const KERNELS: [Kernel; 5] = [
+    Kernel::Scalar,
+    Kernel::Wide,
+    Kernel::Simd,
+    Kernel::Parallel,
+    Kernel::Auto,
+];
 
 /// Draws `case` with `kernel`: one grid, or the selected frames concatenated.
 fn draw(case: &Case, kernel: Kernel) -> Result<Vec<u8>, vis_ops::Error> {

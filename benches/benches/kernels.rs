@@ -73,6 +73,11 @@ fn grid_simd(bencher: Bencher, name: &str) {
 }
 
 #[divan::bench(args = SHAPES.map(|s| s.0))]
+fn grid_wide(bencher: Bencher, name: &str) {
+    grid(bencher, name, Kernel::Wide);
+}
+
+#[divan::bench(args = SHAPES.map(|s| s.0))]
 fn grid_parallel(bencher: Bencher, name: &str) {
     grid(bencher, name, Kernel::Parallel);
 }

@@ -170,7 +170,88 @@ fn wu_palette(pixels: &[u8]) -> Indexed {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// Decodes a GIF: size, per-frame delays, loop setting, RGB frames.
+    fn decode(gif: &[u8]) -> ((usize, usize), Vec<u16>, gif::Repeat, Vec<Vec<u8>>) {
+        let mut opts = gif::DecodeOptions::new();
+        opts.set_color_output(gif::ColorOutput::RGBA);
+        let mut dec = opts.read_info(gif).unwrap();
+        let size = (usize::from(dec.width()), usize::from(dec.height()));
+        let (mut delays, mut frames) = (Vec::new(), Vec::new());
+        while let Some(f) = dec.read_next_frame().unwrap() {
+            delays.push(f.delay);
+            frames.push(
+                f.buffer
+                    .chunks_exact(4)
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .collect(),
+            );
+        }
+        (size, delays, dec.repeat(), frames)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Frame count, size, delays and the endless loop survive; colours are exact while a
+        /// frame (or, for a global palette, the animation) has at most 256 of them, and close
+        /// otherwise.
+        #[test]
+        fn gif_round_trips(
+            w in 1usize..40,
+            h in 1usize..40,
+            count in 1usize..5,
+            colours in prop_oneof![Just(2u32), Just(200), Just(5000)],
+            delay in 0u16..300,
+            global in any::<bool>(),
+            seed in any::<u32>(),
+        ) {
+            let mut x = seed | 1;
+            let data: Vec<u8> = (0..w * h * count)
+                .flat_map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    let c = x % colours;
+                    [(c * 7) as u8, (c * 13 / 3) as u8, (c / 256 * 31) as u8]
+                })
+                .collect();
+            let frames = RgbFrames::from_raw(w, h, count, data).unwrap();
+            let palette = if global { GifPalette::Global } else { GifPalette::PerFrame };
+            let mut out = Vec::new();
+            encode_gif(&frames, delay, palette, &mut out).unwrap();
+            let (size, delays, repeat, decoded) = decode(&out);
+            prop_assert_eq!(size, (w, h));
+            prop_assert_eq!(repeat, gif::Repeat::Infinite);
+            prop_assert_eq!(delays, vec![delay.max(2); count]);
+            prop_assert_eq!(decoded.len(), count);
+            let distinct = |px: &[u8]| px.chunks_exact(3).collect::<HashSet<_>>().len();
+            let all = distinct(frames.as_bytes());
+            for (got, want) in decoded.iter().zip(frames.iter()) {
+                let want = want.as_bytes();
+                let exact = if global { all <= 256 } else { distinct(want) <= 256 };
+                if exact {
+                    prop_assert!(got.as_slice() == want);
+                } else {
+                    let err: f64 = got.iter().zip(want).map(|(a, b)| f64::from(a.abs_diff(*b))).sum::<f64>()
+                        / want.len() as f64;
+                    prop_assert!(err < 24.0, "mean error {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_gif_cannot_hold() {
+        let wide = RgbFrames::from_raw(70_000, 1, 1, vec![0; 210_000]).unwrap();
+        let err = encode_gif(&wide, 10, GifPalette::PerFrame, Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("65535"));
+    }
 
     #[test]
     fn exact_palette_keeps_every_colour() {

@@ -221,6 +221,7 @@ impl<'k, 'a> Plan<'k, 'a> {
         let (code, parallel) = match kernel {
             Kernel::Scalar => (RowCode::Scalar, false),
             Kernel::Simd => (RowCode::fastest(), false),
+            Kernel::Wide => (RowCode::Wide, false),
             Kernel::Parallel => (RowCode::fastest(), true),
             Kernel::Auto => (
                 RowCode::fastest(),

@@ -1,4 +1,4 @@
-//! The SIMD and parallel kernels draw exactly the scalar reference's bytes on random grids:
+//! The SIMD (portable and fastest) and parallel kernels draw exactly the scalar reference's bytes on random grids:
 //! odd widths, 1 to 70 images, one to three keys of 1 or 3 channels, sequences, every map,
 //! both quantize rules and channel orders, f32/f16/bf16, NaN and infinities sprinkled in.
 
@@ -200,7 +200,7 @@ proptest! {
             })
             .collect();
         let want = draw(&req, &keys, Kernel::Scalar);
-        for kernel in [Kernel::Simd, Kernel::Parallel, Kernel::Auto] {
+        for kernel in [Kernel::Wide, Kernel::Simd, Kernel::Parallel, Kernel::Auto] {
             let got = draw(&req, &keys, kernel);
             prop_assert!(got == want, "{:?} differs from the scalar reference", kernel);
         }

@@ -17,8 +17,12 @@ use crate::pixel::PixelOp;
 pub enum Kernel {
     /// The scalar reference, one pixel at a time, on the calling thread.
     Scalar,
-    /// The fastest SIMD kernel this CPU runs, on the calling thread.
+    /// The fastest SIMD kernel this CPU runs, on the calling thread: AVX2 where the CPU has
+    /// it (x86-64), else `Wide`.
     Simd,
+    /// The portable SIMD kernel (`wide`: SSE2 on x86-64, NEON on aarch64), on the calling
+    /// thread, whatever the CPU. `Simd` uses it where AVX2 is missing.
+    Wide,
     /// The SIMD kernel over bands of rows on rayon's current thread pool.
     Parallel,
     /// `Parallel` for canvases of at least [`PARALLEL_MIN_PIXELS`] when the pool has more than
