@@ -65,6 +65,7 @@ fn fixture() -> (tempfile::TempDir, PathBuf) {
                 f32_bytes(&ramp(4, 3, 5, 6)),
             ),
             ("labels", Dtype::U8, vec![4], vec![1, 2, 3, 4]),
+            ("ids", Dtype::I64, vec![1], vec![0; 8]),
             (
                 "matrix",
                 Dtype::F32,
@@ -315,10 +316,15 @@ fn other_errors_exit_with_1_and_one_line() {
     fails(
         &["render", i, "-o", o, "--tensor", "nope"],
         1,
-        "no tensor named 'nope'; the file holds: a, b, labels, matrix",
+        "no tensor named 'nope'; the file holds: a, b, ids, labels, matrix",
         d,
     );
-    fails(&["render", i, "-o", o, "--tensor", "labels"], 1, "is U8", d);
+    fails(
+        &["render", i, "-o", o, "--tensor", "labels"],
+        1,
+        "rank 1",
+        d,
+    );
     fails(
         &["render", i, "-o", o, "--tensor", "matrix"],
         1,
@@ -414,6 +420,34 @@ fn an_error_leaves_an_existing_output_untouched() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(std::fs::read(&out).unwrap(), b"previous picture");
     assert_eq!(outputs(dir.path()), vec!["keep.png"]);
+}
+
+#[test]
+fn bytes_draw_as_they_are_with_the_identity_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.safetensors");
+    let bytes: Vec<u8> = (0..2 * 3 * 2 * 2).map(|i| (i * 10) as u8).collect();
+    write_tensors(&input, &[("x", Dtype::U8, vec![2, 3, 2, 2], bytes.clone())]);
+    let out = dir.path().join("x.png");
+    let o = vis(&[
+        "render",
+        path_str(&input),
+        "-o",
+        path_str(&out),
+        "--tensor",
+        "x",
+        "--map",
+        "identity",
+        "--padding",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (w, h, px) = decode_png(&out);
+    assert_eq!((w, h), (4, 2));
+    // Pixel (0, 0) is image 0, channels at offsets 0, 4, 8.
+    assert_eq!(&px[..3], &[bytes[0], bytes[4], bytes[8]]);
+    // Pixel (2, 0) is image 1's first pixel.
+    assert_eq!(&px[6..9], &[bytes[12], bytes[16], bytes[20]]);
 }
 
 #[test]

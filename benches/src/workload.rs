@@ -191,8 +191,7 @@ impl Workload {
 fn read_key(path: &Path, key: &str) -> Result<(String, Vec<usize>, Vec<f32>), String> {
     let file = TensorFile::read(path).map_err(|e| e.to_string())?;
     let tensor = file.get(key).map_err(|e| e.to_string())?;
-    let batch = tensor.batch().map_err(|e| e.to_string())?;
-    let vis_ops::FloatData::F32(data) = batch.data() else {
+    let vis_ops::Elements::F32(data) = tensor.elements().map_err(|e| e.to_string())? else {
         return Err(format!("{}: '{key}' is not f32", path.display()));
     };
     Ok((key.to_owned(), tensor.shape().to_vec(), data.to_vec()))

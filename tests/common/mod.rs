@@ -145,6 +145,7 @@ fn load(dir: &Path) -> Case {
         match quantize {
             Quantize::RoundHalfUp => "round",
             Quantize::Truncate => "truncate",
+            Quantize::RoundHalfEven => panic!("{name}: no golden case rounds half to even"),
         }
         .into(),
     ]);

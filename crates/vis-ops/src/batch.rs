@@ -1,11 +1,14 @@
-//! Borrowed views of float tensors (`[N, C, H, W]` images or `[N, T, C, H, W]` sequences) in
-//! f32, f16 or bf16, checked once when they are made.
+//! Borrowed views of tensors (`[N, C, H, W]` images or `[N, T, C, H, W]` sequences) in f32,
+//! f16, bf16 or u8, checked once when they are made: one slice for the whole batch, or one per
+//! image (samples that live apart are drawn without being stacked first).
 
 use half::{bf16, f16};
 
 use crate::error::{Error, Result};
 
-/// The element types the pixel path reads directly (no intermediate f32 copy).
+/// The element types the pixel path reads directly (no intermediate f32 copy). Bytes (`u8`)
+/// are values like any other: with [`PixelMap::Identity`](crate::PixelMap) they are drawn as
+/// they are.
 pub trait Sample: Copy + Send + Sync + 'static + crate::kernel::SimdSample {
     /// This type's name in messages.
     const NAME: &'static str;
@@ -29,6 +32,14 @@ impl Sample for f16 {
     }
 }
 
+impl Sample for u8 {
+    const NAME: &'static str = "u8";
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+}
+
 impl Sample for bf16 {
     const NAME: &'static str = "bf16";
     #[inline(always)]
@@ -37,24 +48,27 @@ impl Sample for bf16 {
     }
 }
 
-/// A borrowed slice of floats in one of the supported element types.
+/// A borrowed slice of elements in one of the supported types.
 #[derive(Clone, Copy, Debug)]
-pub enum FloatData<'a> {
+pub enum Elements<'a> {
     /// 32-bit floats.
     F32(&'a [f32]),
     /// IEEE half floats.
     F16(&'a [f16]),
     /// bfloat16.
     Bf16(&'a [bf16]),
+    /// Bytes.
+    U8(&'a [u8]),
 }
 
-impl FloatData<'_> {
+impl<'a> Elements<'a> {
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
-            FloatData::F32(d) => d.len(),
-            FloatData::F16(d) => d.len(),
-            FloatData::Bf16(d) => d.len(),
+            Elements::F32(d) => d.len(),
+            Elements::F16(d) => d.len(),
+            Elements::Bf16(d) => d.len(),
+            Elements::U8(d) => d.len(),
         }
     }
 
@@ -63,31 +77,48 @@ impl FloatData<'_> {
         self.len() == 0
     }
 
-    /// The element type's name (`f32`, `f16`, `bf16`).
+    /// The element type's name (`f32`, `f16`, `bf16`, `u8`).
     pub fn dtype_name(&self) -> &'static str {
         match self {
-            FloatData::F32(_) => f32::NAME,
-            FloatData::F16(_) => f16::NAME,
-            FloatData::Bf16(_) => bf16::NAME,
+            Elements::F32(_) => f32::NAME,
+            Elements::F16(_) => f16::NAME,
+            Elements::Bf16(_) => bf16::NAME,
+            Elements::U8(_) => u8::NAME,
         }
     }
+
+    /// The elements in `range`, or `None` when it is out of bounds.
+    pub fn get(&self, range: std::ops::Range<usize>) -> Option<Elements<'a>> {
+        Some(match *self {
+            Elements::F32(d) => Elements::F32(d.get(range)?),
+            Elements::F16(d) => Elements::F16(d.get(range)?),
+            Elements::Bf16(d) => Elements::Bf16(d.get(range)?),
+            Elements::U8(d) => Elements::U8(d.get(range)?),
+        })
+    }
 }
 
-impl<'a> From<&'a [f32]> for FloatData<'a> {
+impl<'a> From<&'a [f32]> for Elements<'a> {
     fn from(d: &'a [f32]) -> Self {
-        FloatData::F32(d)
+        Elements::F32(d)
     }
 }
 
-impl<'a> From<&'a [f16]> for FloatData<'a> {
+impl<'a> From<&'a [f16]> for Elements<'a> {
     fn from(d: &'a [f16]) -> Self {
-        FloatData::F16(d)
+        Elements::F16(d)
     }
 }
 
-impl<'a> From<&'a [bf16]> for FloatData<'a> {
+impl<'a> From<&'a [u8]> for Elements<'a> {
+    fn from(d: &'a [u8]) -> Self {
+        Elements::U8(d)
+    }
+}
+
+impl<'a> From<&'a [bf16]> for Elements<'a> {
     fn from(d: &'a [bf16]) -> Self {
-        FloatData::Bf16(d)
+        Elements::Bf16(d)
     }
 }
 
@@ -118,18 +149,80 @@ impl BatchDims {
         self.h * self.w
     }
 
-    /// Offset of the plane of channel `c` of image `n` at timestep `t`.
-    pub(crate) fn plane_offset(&self, n: usize, t: usize, c: usize) -> usize {
-        ((n * self.steps() + t) * self.c + c) * self.plane()
+    /// Elements of one image (all its timesteps and channels).
+    pub(crate) fn image_len(&self) -> usize {
+        self.steps() * self.c * self.plane()
     }
+
+    /// Offset of the plane of channel `c` at timestep `t` within one image.
+    pub(crate) fn plane_offset(&self, t: usize, c: usize) -> usize {
+        (t * self.c + c) * self.plane()
+    }
+}
+
+/// Where a batch's elements are.
+#[derive(Clone, Debug)]
+enum Storage<'a> {
+    /// All images one after another.
+    Whole(Elements<'a>),
+    /// One slice per image.
+    PerImage(Vec<Elements<'a>>),
 }
 
 /// A checked view of one tensor to draw: name, data and dimensions agree.
 #[derive(Clone, Debug)]
 pub struct ImageBatch<'a> {
     name: String,
-    data: FloatData<'a>,
+    storage: Storage<'a>,
     dims: BatchDims,
+}
+
+/// Checks `shape` (rank 4 or 5, C in {1, 3}, no zero) and returns its dimensions and element
+/// count.
+fn check_shape(name: &str, shape: &[usize]) -> Result<(BatchDims, usize)> {
+    let dims = match *shape {
+        [n, c, h, w] => BatchDims {
+            n,
+            t: None,
+            c,
+            h,
+            w,
+        },
+        [n, t, c, h, w] => BatchDims {
+            n,
+            t: Some(t),
+            c,
+            h,
+            w,
+        },
+        _ => {
+            return Err(Error::Rank {
+                key: name.to_owned(),
+                shape: shape.to_vec(),
+            });
+        }
+    };
+    if dims.c != 1 && dims.c != 3 {
+        return Err(Error::Channels {
+            key: name.to_owned(),
+            channels: dims.c,
+            shape: shape.to_vec(),
+        });
+    }
+    if shape.contains(&0) {
+        return Err(Error::EmptyDimension {
+            key: name.to_owned(),
+            shape: shape.to_vec(),
+        });
+    }
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::ShapeOverflow {
+            key: name.to_owned(),
+            shape: shape.to_vec(),
+        })?;
+    Ok((dims, count))
 }
 
 impl<'a> ImageBatch<'a> {
@@ -137,53 +230,12 @@ impl<'a> ImageBatch<'a> {
     /// named `name` in error messages.
     pub fn new(
         name: impl Into<String>,
-        data: impl Into<FloatData<'a>>,
+        data: impl Into<Elements<'a>>,
         shape: &[usize],
     ) -> Result<Self> {
         let name = name.into();
         let data = data.into();
-        let dims = match *shape {
-            [n, c, h, w] => BatchDims {
-                n,
-                t: None,
-                c,
-                h,
-                w,
-            },
-            [n, t, c, h, w] => BatchDims {
-                n,
-                t: Some(t),
-                c,
-                h,
-                w,
-            },
-            _ => {
-                return Err(Error::Rank {
-                    key: name,
-                    shape: shape.to_vec(),
-                });
-            }
-        };
-        if dims.c != 1 && dims.c != 3 {
-            return Err(Error::Channels {
-                key: name,
-                channels: dims.c,
-                shape: shape.to_vec(),
-            });
-        }
-        if shape.contains(&0) {
-            return Err(Error::EmptyDimension {
-                key: name,
-                shape: shape.to_vec(),
-            });
-        }
-        let expected = shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| Error::ShapeOverflow {
-                key: name.clone(),
-                shape: shape.to_vec(),
-            })?;
+        let (dims, expected) = check_shape(&name, shape)?;
         if expected != data.len() {
             return Err(Error::DataLength {
                 key: name,
@@ -192,7 +244,39 @@ impl<'a> ImageBatch<'a> {
                 actual: data.len(),
             });
         }
-        Ok(Self { name, data, dims })
+        Ok(Self {
+            name,
+            storage: Storage::Whole(data),
+            dims,
+        })
+    }
+
+    /// Views separate images as one batch: each of `images` holds one image of
+    /// `image_shape` (`[C, H, W]`, or `[T, C, H, W]` for sequences), in any element type.
+    pub fn from_images(
+        name: impl Into<String>,
+        images: Vec<Elements<'a>>,
+        image_shape: &[usize],
+    ) -> Result<Self> {
+        let name = name.into();
+        let mut shape = Vec::with_capacity(image_shape.len() + 1);
+        shape.push(images.len());
+        shape.extend_from_slice(image_shape);
+        let (dims, _) = check_shape(&name, &shape)?;
+        let per_image = dims.image_len();
+        if let Some(bad) = images.iter().find(|i| i.len() != per_image) {
+            return Err(Error::DataLength {
+                key: name,
+                shape: image_shape.to_vec(),
+                expected: per_image,
+                actual: bad.len(),
+            });
+        }
+        Ok(Self {
+            name,
+            storage: Storage::PerImage(images),
+            dims,
+        })
     }
 
     /// The tensor's name.
@@ -200,9 +284,12 @@ impl<'a> ImageBatch<'a> {
         &self.name
     }
 
-    /// The tensor's data.
-    pub fn data(&self) -> FloatData<'a> {
-        self.data
+    /// The elements of image `n` and the offset at which they start.
+    pub(crate) fn image(&self, n: usize) -> Option<(Elements<'a>, usize)> {
+        match &self.storage {
+            Storage::Whole(data) => Some((*data, n.checked_mul(self.dims.image_len())?)),
+            Storage::PerImage(images) => Some((*images.get(n)?, 0)),
+        }
     }
 
     /// The tensor's dimensions.
@@ -241,6 +328,27 @@ mod tests {
         let s = ImageBatch::new("s", d.as_slice(), &[2, 1, 3, 4, 5]).unwrap();
         assert_eq!(s.dims().steps(), 1);
         assert_eq!(s.shape(), vec![2, 1, 3, 4, 5]);
+    }
+
+    #[test]
+    fn separate_images_make_one_batch() {
+        let a = vec![0.0f32; 3 * 4 * 5];
+        let b = vec![0u8; 3 * 4 * 5];
+        let batch = ImageBatch::from_images(
+            "x",
+            vec![a.as_slice().into(), b.as_slice().into()],
+            &[3, 4, 5],
+        )
+        .unwrap();
+        assert_eq!(batch.shape(), vec![2, 3, 4, 5]);
+        let short = vec![0.0f32; 7];
+        let err = ImageBatch::from_images("x", vec![short.as_slice().into()], &[3, 4, 5]);
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("needs 60 elements but its data holds 7")
+        );
+        assert!(ImageBatch::from_images("x", vec![], &[3, 4, 5]).is_err());
     }
 
     #[test]

@@ -37,7 +37,7 @@ mod render;
 mod spec;
 mod tensor_file;
 
-pub use batch::{BatchDims, FloatData, ImageBatch, Sample};
+pub use batch::{BatchDims, Elements, ImageBatch, Sample};
 pub use error::{Error, Result};
 pub use gif::{GifPalette, encode_gif};
 pub use image::{RgbFrames, RgbImage, RgbView};

@@ -1,7 +1,7 @@
 //! The per-image recipe the kernels follow: a [`PixelMap`] resolved against the data (range
 //! ends taken from the data where absent) into f32 constants, in the contract's op order.
 
-use crate::batch::{FloatData, ImageBatch, Sample};
+use crate::batch::{Elements, Sample};
 use crate::spec::{ChannelOrder, PixelMap, Quantize};
 
 /// How one image's floats become values in 0..255 space, constants already rounded to f32.
@@ -13,11 +13,30 @@ pub(crate) enum Transform {
     Range { lo: f32, hi: f32, d: f32 },
 }
 
-/// A transform plus the quantization bias (0.5 to round half up, 0 to truncate).
+/// How a value in 0..255 space becomes a byte.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Rounding {
+    /// `trunc(clamp(v + bias, 0, 255))`: 0.5 rounds half up, 0 truncates.
+    Bias(f32),
+    /// `round_half_even(clamp(v, 0, 255))`.
+    NearestEven,
+}
+
+impl From<Quantize> for Rounding {
+    fn from(q: Quantize) -> Self {
+        match q {
+            Quantize::RoundHalfUp => Rounding::Bias(0.5),
+            Quantize::Truncate => Rounding::Bias(0.0),
+            Quantize::RoundHalfEven => Rounding::NearestEven,
+        }
+    }
+}
+
+/// A transform plus its rounding.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct PixelOp {
     pub(crate) xf: Transform,
-    pub(crate) bias: f32,
+    pub(crate) rounding: Rounding,
 }
 
 /// Resolves `map` for one image (or batch) whose finite values span `data_range`.
@@ -67,7 +86,7 @@ pub(crate) fn pixel_op(
     };
     PixelOp {
         xf,
-        bias: quantize.bias(),
+        rounding: quantize.into(),
     }
 }
 
@@ -76,32 +95,31 @@ pub(crate) fn needs_data_range(map: &PixelMap) -> bool {
     matches!(map, PixelMap::Range { lo, hi, .. } if lo.is_none() || hi.is_none())
 }
 
-/// Minimum and maximum over the finite values of `planes` of `batch` (`(0, 0)` when none is
-/// finite). NaN and infinities are left out so one bad pixel cannot blank a whole grid.
+/// Minimum and maximum over the finite values of `parts` (elements and the range of them to
+/// scan), `(0, 0)` when none is finite. NaN and infinities are left out so one bad pixel cannot
+/// blank a whole grid.
 pub(crate) fn finite_range<'a>(
-    batch: &ImageBatch<'a>,
-    ranges: impl Iterator<Item = std::ops::Range<usize>>,
+    parts: impl Iterator<Item = (Elements<'a>, std::ops::Range<usize>)>,
 ) -> (f32, f32) {
-    fn scan<T: Sample>(
-        data: &[T],
-        ranges: impl Iterator<Item = std::ops::Range<usize>>,
-    ) -> (f32, f32) {
-        let mut lo = f32::INFINITY;
-        let mut hi = f32::NEG_INFINITY;
-        for r in ranges {
-            for &x in data.get(r).unwrap_or(&[]) {
-                let x = x.to_f32();
-                if x.is_finite() {
-                    lo = lo.min(x);
-                    hi = hi.max(x);
-                }
+    fn scan<T: Sample>(data: &[T], lo: &mut f32, hi: &mut f32) {
+        for &x in data {
+            let x = x.to_f32();
+            if x.is_finite() {
+                *lo = lo.min(x);
+                *hi = hi.max(x);
             }
         }
-        if lo <= hi { (lo, hi) } else { (0.0, 0.0) }
     }
-    match batch.data() {
-        FloatData::F32(d) => scan(d, ranges),
-        FloatData::F16(d) => scan(d, ranges),
-        FloatData::Bf16(d) => scan(d, ranges),
+    let mut lo = f32::INFINITY;
+    let mut hi = f32::NEG_INFINITY;
+    for (data, range) in parts {
+        match data.get(range) {
+            Some(Elements::F32(d)) => scan(d, &mut lo, &mut hi),
+            Some(Elements::F16(d)) => scan(d, &mut lo, &mut hi),
+            Some(Elements::Bf16(d)) => scan(d, &mut lo, &mut hi),
+            Some(Elements::U8(d)) => scan(d, &mut lo, &mut hi),
+            None => {}
+        }
     }
+    if lo <= hi { (lo, hi) } else { (0.0, 0.0) }
 }

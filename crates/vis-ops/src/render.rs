@@ -199,15 +199,17 @@ impl<'k, 'a> Plan<'k, 'a> {
             let d = key.dims();
             // Elements of image `i` at timestep `t`: its `c` planes are contiguous.
             let image = move |i: usize| {
-                let start = d.plane_offset(i, t, 0);
-                start..start + d.c * d.plane()
+                key.image(i).map(|(data, base)| {
+                    let start = base + d.plane_offset(t, 0);
+                    (data, start..start + d.c * d.plane())
+                })
             };
             if !needs_data_range(&spec.map) {
                 ops.extend(std::iter::repeat_n(op(&|| (0.0, 0.0)), n));
             } else if scale_each {
-                ops.extend((0..n).map(|i| op(&|| finite_range(key, std::iter::once(image(i))))));
+                ops.extend((0..n).map(|i| op(&|| finite_range(image(i).into_iter()))));
             } else {
-                let whole = op(&|| finite_range(key, (0..n).map(image)));
+                let whole = op(&|| finite_range((0..n).filter_map(image)));
                 ops.extend(std::iter::repeat_n(whole, n));
             }
         }
@@ -311,6 +313,9 @@ impl<'k, 'a> Plan<'k, 'a> {
         let (Some(key), Some(op)) = (self.keys.get(k), ops.get(k * self.dims.n + n)) else {
             return;
         };
+        let Some((data, base)) = key.image(n) else {
+            return;
+        };
         let d = key.dims();
         let starts = std::array::from_fn(|out| {
             let c = if d.c == 1 {
@@ -318,16 +323,8 @@ impl<'k, 'a> Plan<'k, 'a> {
             } else {
                 self.spec.order.input_channel(out)
             };
-            d.plane_offset(n, t, c) + y * d.w
+            base + d.plane_offset(t, c) + y * d.w
         });
-        code.fill(
-            key.data(),
-            starts,
-            d.w,
-            rows,
-            dst,
-            self.layout.row_bytes(),
-            op,
-        );
+        code.fill(data, starts, d.w, rows, dst, self.layout.row_bytes(), op);
     }
 }

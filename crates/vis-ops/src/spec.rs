@@ -92,16 +92,9 @@ pub enum Quantize {
     RoundHalfUp,
     /// `trunc(clamp(v, 0, 255))`: MMagic's `.astype(np.uint8)` after its clamp.
     Truncate,
-}
-
-impl Quantize {
-    /// The amount added before clamping and truncating.
-    pub(crate) fn bias(self) -> f32 {
-        match self {
-            Quantize::RoundHalfUp => 0.5,
-            Quantize::Truncate => 0.0,
-        }
-    }
+    /// `round_half_even(clamp(v, 0, 255))`: numpy's `.clip(0, 255).round()`, as MMagic's
+    /// `ConcatImageVisualizer` draws.
+    RoundHalfEven,
 }
 
 /// The channel order of 3-channel input. The output is always RGB.

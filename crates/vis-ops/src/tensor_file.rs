@@ -1,20 +1,22 @@
-//! Float tensors read from a `.safetensors` file (from PyTorch, Candle, numpy or anything else),
-//! decoded into owned, aligned buffers that [`ImageBatch`] views borrow.
+//! Tensors read from a `.safetensors` file (from PyTorch, Candle, numpy or anything else),
+//! decoded into owned, aligned buffers that [`ImageBatch`] views borrow: f32, f16, bf16, and
+//! u8 (drawn only when asked for by name).
 
 use std::path::Path;
 
 use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors};
 
-use crate::batch::{FloatData, ImageBatch};
+use crate::batch::{Elements, ImageBatch};
 use crate::error::{Error, Result};
 
-/// Owned float elements of one tensor.
+/// Owned elements of one tensor.
 #[derive(Clone, Debug, PartialEq)]
 enum Floats {
     F32(Vec<f32>),
     F16(Vec<f16>),
     Bf16(Vec<bf16>),
+    U8(Vec<u8>),
 }
 
 /// One tensor of a file: its name, shape, and either its floats or the unsupported dtype.
@@ -38,23 +40,31 @@ impl FileTensor {
 
     /// True for f32, f16 and bf16 tensors of rank 4 or 5: the ones drawn by default.
     pub fn is_drawable(&self) -> bool {
-        self.data.is_ok() && matches!(self.shape.len(), 4 | 5)
+        matches!(
+            self.data,
+            Ok(Floats::F32(_) | Floats::F16(_) | Floats::Bf16(_))
+        ) && matches!(self.shape.len(), 4 | 5)
     }
 
     /// A checked view of the tensor for drawing.
     pub fn batch(&self) -> Result<ImageBatch<'_>> {
-        let data = match &self.data {
-            Ok(Floats::F32(d)) => FloatData::F32(d),
-            Ok(Floats::F16(d)) => FloatData::F16(d),
-            Ok(Floats::Bf16(d)) => FloatData::Bf16(d),
+        ImageBatch::new(self.name.clone(), self.elements()?, &self.shape)
+    }
+
+    /// The tensor's elements, or an error for a type vis cannot draw.
+    pub fn elements(&self) -> Result<Elements<'_>> {
+        Ok(match &self.data {
+            Ok(Floats::F32(d)) => Elements::F32(d),
+            Ok(Floats::F16(d)) => Elements::F16(d),
+            Ok(Floats::Bf16(d)) => Elements::Bf16(d),
+            Ok(Floats::U8(d)) => Elements::U8(d),
             Err(dtype) => {
                 return Err(Error::TensorFile(format!(
-                    "tensor '{}' is {dtype}; vis draws f32, f16 or bf16 tensors",
+                    "tensor '{}' is {dtype}; vis draws f32, f16, bf16 or u8 tensors",
                     self.name
                 )));
             }
-        };
-        ImageBatch::new(self.name.clone(), data, &self.shape)
+        })
     }
 }
 
@@ -94,6 +104,7 @@ impl TensorFile {
                     Dtype::BF16 => Ok(Floats::Bf16(decode(raw, |b| {
                         bf16::from_bits(u16::from_le_bytes(b))
                     }))),
+                    Dtype::U8 => Ok(Floats::U8(raw.to_vec())),
                     other => Err(format!("{other:?}")),
                 };
                 FileTensor {

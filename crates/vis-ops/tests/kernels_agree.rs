@@ -1,11 +1,12 @@
 //! The SIMD (portable and fastest) and parallel kernels draw exactly the scalar reference's bytes on random grids:
 //! odd widths, 1 to 70 images, one to three keys of 1 or 3 channels, sequences, every map,
-//! both quantize rules and channel orders, f32/f16/bf16, NaN and infinities sprinkled in.
+//! every quantize rule and both channel orders, f32/f16/bf16/u8, whole batches and batches of
+//! separate images, NaN and infinities sprinkled in.
 
 use proptest::prelude::*;
 use vis_ops::half::{bf16, f16};
 use vis_ops::{
-    ChannelOrder, FloatData, FrameSpec, GridSpec, ImageBatch, Kernel, PixelMap, Quantize,
+    ChannelOrder, Elements, FrameSpec, GridSpec, ImageBatch, Kernel, PixelMap, Quantize,
     RenderSpec, Renderer,
 };
 
@@ -14,6 +15,7 @@ enum Dtype {
     F32,
     F16,
     Bf16,
+    U8,
 }
 
 /// One random drawing request; the data comes from `seed`.
@@ -25,6 +27,7 @@ struct Request {
     w: usize,
     channels: Vec<usize>,
     dtype: Dtype,
+    separate_images: bool,
     spec: RenderSpec,
     seed: u64,
     special_every: u64,
@@ -56,19 +59,19 @@ fn map() -> impl Strategy<Value = PixelMap> {
 fn spec() -> impl Strategy<Value = RenderSpec> {
     (
         map(),
-        any::<bool>(),
+        prop_oneof![
+            Just(Quantize::RoundHalfUp),
+            Just(Quantize::Truncate),
+            Just(Quantize::RoundHalfEven)
+        ],
         any::<bool>(),
         prop_oneof![Just(None), (1usize..12).prop_map(Some)],
         0usize..4,
         any::<u8>(),
     )
-        .prop_map(|(map, round, bgr, nrow, padding, pad_byte)| RenderSpec {
+        .prop_map(|(map, quantize, bgr, nrow, padding, pad_byte)| RenderSpec {
             map,
-            quantize: if round {
-                Quantize::RoundHalfUp
-            } else {
-                Quantize::Truncate
-            },
+            quantize,
             order: if bgr {
                 ChannelOrder::Bgr
             } else {
@@ -89,19 +92,26 @@ fn request() -> impl Strategy<Value = Request> {
         1usize..6,
         1usize..=67,
         prop::collection::vec(prop_oneof![Just(1usize), Just(3usize)], 1..=3),
-        prop_oneof![Just(Dtype::F32), Just(Dtype::F16), Just(Dtype::Bf16)],
+        prop_oneof![
+            Just(Dtype::F32),
+            Just(Dtype::F16),
+            Just(Dtype::Bf16),
+            Just(Dtype::U8)
+        ],
+        any::<bool>(),
         spec(),
         any::<u64>(),
         2u64..50,
     )
         .prop_map(
-            |(n, t, h, w, channels, dtype, spec, seed, special_every)| Request {
+            |(n, t, h, w, channels, dtype, separate_images, spec, seed, special_every)| Request {
                 n,
                 t,
                 h,
                 w,
                 channels,
                 dtype,
+                separate_images,
                 spec,
                 seed,
                 special_every,
@@ -137,14 +147,16 @@ enum Owned {
     F32(Vec<f32>),
     F16(Vec<f16>),
     Bf16(Vec<bf16>),
+    U8(Vec<u8>),
 }
 
 impl Owned {
-    fn data(&self) -> FloatData<'_> {
+    fn data(&self) -> Elements<'_> {
         match self {
-            Owned::F32(d) => FloatData::F32(d),
-            Owned::F16(d) => FloatData::F16(d),
-            Owned::Bf16(d) => FloatData::Bf16(d),
+            Owned::F32(d) => Elements::F32(d),
+            Owned::F16(d) => Elements::F16(d),
+            Owned::Bf16(d) => Elements::Bf16(d),
+            Owned::U8(d) => Elements::U8(d),
         }
     }
 }
@@ -184,6 +196,7 @@ proptest! {
                     Dtype::F32 => Owned::F32(v),
                     Dtype::F16 => Owned::F16(v.iter().map(|&x| f16::from_f32(x)).collect()),
                     Dtype::Bf16 => Owned::Bf16(v.iter().map(|&x| bf16::from_f32(x)).collect()),
+                    Dtype::U8 => Owned::U8(v.iter().map(|&x| (x * 100.0 + 128.0) as u8).collect()),
                 }
             })
             .collect();
@@ -192,11 +205,21 @@ proptest! {
             .zip(&req.channels)
             .enumerate()
             .map(|(i, (o, &c))| {
-                let shape = match req.t {
-                    None => vec![req.n, c, req.h, req.w],
-                    Some(t) => vec![req.n, t, c, req.h, req.w],
+                let image: Vec<usize> = match req.t {
+                    None => vec![c, req.h, req.w],
+                    Some(t) => vec![t, c, req.h, req.w],
                 };
-                ImageBatch::new(format!("key{i}"), o.data(), &shape).unwrap()
+                let per_image: usize = image.iter().product();
+                if req.separate_images {
+                    let images = (0..req.n)
+                        .map(|k| o.data().get(k * per_image..(k + 1) * per_image).unwrap())
+                        .collect();
+                    ImageBatch::from_images(format!("key{i}"), images, &image).unwrap()
+                } else {
+                    let mut shape = vec![req.n];
+                    shape.extend(&image);
+                    ImageBatch::new(format!("key{i}"), o.data(), &shape).unwrap()
+                }
             })
             .collect();
         let want = draw(&req, &keys, Kernel::Scalar);

@@ -7,31 +7,53 @@
 //! fast path, and `wide` remains the portable one.
 
 use core::arch::x86_64::{
-    __m256, __m256i, _mm_storel_epi64, _mm_storeu_si128, _mm256_add_ps, _mm256_castsi256_si128,
-    _mm256_cvttps_epi32, _mm256_div_ps, _mm256_extracti128_si256, _mm256_max_ps, _mm256_min_ps,
-    _mm256_mul_ps, _mm256_packs_epi32, _mm256_packus_epi16, _mm256_permutevar8x32_epi32,
-    _mm256_set1_ps, _mm256_setr_epi8, _mm256_setr_epi32, _mm256_shuffle_epi8, _mm256_sub_ps,
+    __m256, __m256i, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEAREST_INT, _mm_storel_epi64,
+    _mm_storeu_si128, _mm256_add_ps, _mm256_castsi256_si128, _mm256_cvttps_epi32, _mm256_div_ps,
+    _mm256_extracti128_si256, _mm256_max_ps, _mm256_min_ps, _mm256_mul_ps, _mm256_packs_epi32,
+    _mm256_packus_epi16, _mm256_permutevar8x32_epi32, _mm256_round_ps, _mm256_set1_ps,
+    _mm256_setr_epi8, _mm256_setr_epi32, _mm256_shuffle_epi8, _mm256_sub_ps,
 };
 
 use super::{Rect, scalar};
 use crate::batch::Sample;
-use crate::pixel::{PixelOp, Transform};
+use crate::pixel::{PixelOp, Rounding, Transform};
+
+/// Rounding rules as const parameters: truncate, add a bias then truncate, nearest-even.
+const TRUNC: u8 = 0;
+const BIASED: u8 = 1;
+const EVEN: u8 = 2;
+
+/// The const form of `rounding`.
+fn rounding_mode(rounding: Rounding) -> (u8, f32) {
+    match rounding {
+        Rounding::Bias(b) if b != 0.0 => (BIASED, b),
+        Rounding::Bias(_) => (TRUNC, 0.0),
+        Rounding::NearestEven => (EVEN, 0.0),
+    }
+}
 
 /// Whether this CPU runs the kernel (AVX2 for the arithmetic, F16C to widen half floats).
 pub(crate) fn available() -> bool {
     std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c")
 }
 
-/// Eight values in 0..255 space to `trunc(min(v + bias, 255))` as i32, NaN and everything
-/// below 0 to a negative number or 0, which the saturating packs of [`store24`] turn into 0.
+/// Eight values in 0..255 space to i32 lanes of at most 255, NaN and everything below 0 to a
+/// negative number or 0, which the saturating packs of [`store24`] turn into 0: with rule `Q`,
+/// `trunc(min(v, 255))`, `trunc(min(v + bias, 255))` or `round_half_even(min(v, 255))`.
 ///
-/// This is the scalar `trunc(clamp(v + bias, 0, 255))` with NaN to 0: `vminps(255, q)` returns
-/// its second operand, the NaN, when `q` is NaN; `vcvttps2dq` turns NaN, -Inf and anything
-/// below -2^31 into -2^31; +Inf became 255 in the min.
+/// This is the scalar `trunc(clamp(v + bias, 0, 255))` (or its nearest-even twin) with NaN to
+/// 0: `vminps(255, q)` returns its second operand, the NaN, when `q` is NaN; rounding keeps NaN;
+/// `vcvttps2dq` turns NaN, -Inf and anything below -2^31 into -2^31; +Inf became 255 in the min.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn quantize8(v: __m256, bias: __m256, top: __m256) -> __m256i {
-    _mm256_cvttps_epi32(_mm256_min_ps(top, _mm256_add_ps(v, bias)))
+fn quantize8<const Q: u8>(v: __m256, bias: __m256, top: __m256) -> __m256i {
+    match Q {
+        BIASED => _mm256_cvttps_epi32(_mm256_min_ps(top, _mm256_add_ps(v, bias))),
+        EVEN => _mm256_cvttps_epi32(_mm256_round_ps::<
+            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+        >(_mm256_min_ps(top, v))),
+        _ => _mm256_cvttps_epi32(_mm256_min_ps(top, v)),
+    }
 }
 
 /// Interleaves eight R, G and B values (i32 lanes, at most 255, negatives meaning 0) into 24
@@ -137,29 +159,48 @@ fn for_each_8<T: Sample>(
     }
 }
 
-/// The affine map `x * scale + offset` (+ bias), with the multiply, the add and the bias
-/// compiled in only where they change something.
+/// The affine map `x * scale + offset`, with the multiply and the add compiled in only where
+/// they change something, and rounding rule `Q`.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
-fn affine<T: Sample, const MUL: bool, const ADD: bool, const BIAS: bool>(
+fn affine<T: Sample, const MUL: bool, const ADD: bool, const Q: u8>(
     rect: Rect<'_, '_, T>,
     op: &PixelOp,
     scale: [f32; 3],
     offset: [f32; 3],
+    bias: f32,
 ) {
-    let bias = _mm256_set1_ps(op.bias);
+    let bias = _mm256_set1_ps(bias);
     let top = _mm256_set1_ps(255.0);
     let [s0, s1, s2] = scale.map(|s| _mm256_set1_ps(s));
     let [o0, o1, o2] = offset.map(|o| _mm256_set1_ps(o));
     let value = |x, s, o| {
         let v = if MUL { _mm256_mul_ps(x, s) } else { x };
         let v = if ADD { _mm256_add_ps(v, o) } else { v };
-        let v = if BIAS { _mm256_add_ps(v, bias) } else { v };
-        _mm256_cvttps_epi32(_mm256_min_ps(top, v))
+        quantize8::<Q>(v, bias, top)
     };
     for_each_8(rect, op, |r, g, b| {
         [value(r, s0, o0), value(g, s1, o1), value(b, s2, o2)]
     });
+}
+
+/// The range map `(clamp(x, lo, hi) - lo) / d * 255` with rounding rule `Q`.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn range<T: Sample, const Q: u8>(rect: Rect<'_, '_, T>, op: &PixelOp, lhd: [f32; 3], bias: f32) {
+    let bias = _mm256_set1_ps(bias);
+    let top = _mm256_set1_ps(255.0);
+    let [lo, hi, d] = lhd.map(|v| _mm256_set1_ps(v));
+    // `vmaxps(x, lo)` gives `lo` for NaN, as the scalar `f32::max` does.
+    let value = |x| {
+        let t = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+        quantize8::<Q>(
+            _mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(t, lo), d), top),
+            bias,
+            top,
+        )
+    };
+    for_each_8(rect, op, |r, g, b| [value(r), value(g), value(b)]);
 }
 
 /// Fills a rectangle of rows (see [`Rect`]).
@@ -168,40 +209,41 @@ fn affine<T: Sample, const MUL: bool, const ADD: bool, const BIAS: bool>(
 /// The CPU must have AVX2 and F16C ([`available`]).
 #[target_feature(enable = "avx2,f16c")]
 pub(crate) unsafe fn fill<T: Sample>(rect: Rect<'_, '_, T>, op: &PixelOp) {
+    let (q, bias) = rounding_mode(op.rounding);
     match op.xf {
         Transform::Affine { scale, offset } => {
             // `x * 1` is exactly `x`, and adding 0 changes at most the sign of a zero, which
             // draws as 0 either way: skipping those ops keeps every byte.
             let mul = scale != [1.0; 3];
             let add = offset != [0.0; 3];
-            let biased = op.bias != 0.0;
-            match (mul, add, biased) {
-                (true, true, true) => affine::<T, true, true, true>(rect, op, scale, offset),
-                (true, true, false) => affine::<T, true, true, false>(rect, op, scale, offset),
-                (true, false, true) => affine::<T, true, false, true>(rect, op, scale, offset),
-                (true, false, false) => affine::<T, true, false, false>(rect, op, scale, offset),
-                (false, true, true) => affine::<T, false, true, true>(rect, op, scale, offset),
-                (false, true, false) => affine::<T, false, true, false>(rect, op, scale, offset),
-                (false, false, true) => affine::<T, false, false, true>(rect, op, scale, offset),
-                (false, false, false) => affine::<T, false, false, false>(rect, op, scale, offset),
+            macro_rules! dispatch {
+                ($(($m:literal, $a:literal, $q:ident)),* $(,)?) => {
+                    match (mul, add, q) {
+                        $(($m, $a, $q) => affine::<T, $m, $a, $q>(rect, op, scale, offset, bias),)*
+                        _ => affine::<T, true, true, TRUNC>(rect, op, scale, offset, bias),
+                    }
+                };
             }
+            dispatch!(
+                (true, true, TRUNC),
+                (true, true, BIASED),
+                (true, true, EVEN),
+                (true, false, TRUNC),
+                (true, false, BIASED),
+                (true, false, EVEN),
+                (false, true, TRUNC),
+                (false, true, BIASED),
+                (false, true, EVEN),
+                (false, false, TRUNC),
+                (false, false, BIASED),
+                (false, false, EVEN),
+            );
         }
-        Transform::Range { lo, hi, d } => {
-            let bias = _mm256_set1_ps(op.bias);
-            let top = _mm256_set1_ps(255.0);
-            let (lo, hi, d) = (_mm256_set1_ps(lo), _mm256_set1_ps(hi), _mm256_set1_ps(d));
-            let k255 = _mm256_set1_ps(255.0);
-            // `vmaxps(x, lo)` gives `lo` for NaN, as the scalar `f32::max` does.
-            let value = |x| {
-                let t = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-                quantize8(
-                    _mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(t, lo), d), k255),
-                    bias,
-                    top,
-                )
-            };
-            for_each_8(rect, op, |r, g, b| [value(r), value(g), value(b)]);
-        }
+        Transform::Range { lo, hi, d } => match q {
+            BIASED => range::<T, BIASED>(rect, op, [lo, hi, d], bias),
+            EVEN => range::<T, EVEN>(rect, op, [lo, hi, d], bias),
+            _ => range::<T, TRUNC>(rect, op, [lo, hi, d], bias),
+        },
     }
 }
 

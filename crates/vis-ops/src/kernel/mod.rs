@@ -9,7 +9,7 @@ mod wide;
 
 use half::{bf16, f16};
 
-use crate::batch::{FloatData, Sample};
+use crate::batch::{Elements, Sample};
 use crate::pixel::PixelOp;
 
 /// Which implementation draws the grid. All give the same bytes.
@@ -61,6 +61,23 @@ impl SimdSample for f32 {
     unsafe fn load_avx2(src: &[f32; 8]) -> core::arch::x86_64::__m256 {
         // SAFETY: reads exactly the 32 bytes of `src`, unaligned.
         unsafe { core::arch::x86_64::_mm256_loadu_ps(src.as_ptr()) }
+    }
+}
+
+impl SimdSample for u8 {
+    #[inline(always)]
+    fn load_wide(src: &[u8; 8]) -> ::wide::f32x8 {
+        ::wide::f32x8::new(src.map(f32::from))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    #[target_feature(enable = "avx2,f16c")]
+    unsafe fn load_avx2(src: &[u8; 8]) -> core::arch::x86_64::__m256 {
+        use core::arch::x86_64::{_mm_loadl_epi64, _mm256_cvtepi32_ps, _mm256_cvtepu8_epi32};
+        // SAFETY: reads exactly the 8 bytes of `src`, unaligned.
+        let bytes = unsafe { _mm_loadl_epi64(src.as_ptr().cast()) };
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes))
     }
 }
 
@@ -128,7 +145,7 @@ impl RowCode {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn fill(
         self,
-        data: FloatData<'_>,
+        data: Elements<'_>,
         starts: [usize; 3],
         w: usize,
         rows: usize,
@@ -136,11 +153,33 @@ impl RowCode {
         stride: usize,
         op: &PixelOp,
     ) {
-        fn planes<T>(data: &[T], starts: [usize; 3], len: usize) -> Option<[&[T]; 3]> {
+        /// Runs `code` on the three planes of `data` at `starts`, if they exist.
+        #[allow(clippy::too_many_arguments)]
+        fn run<T: Sample>(
+            code: RowCode,
+            data: &[T],
+            starts: [usize; 3],
+            w: usize,
+            rows: usize,
+            dst: &mut [u8],
+            stride: usize,
+            op: &PixelOp,
+        ) {
+            let len = w.saturating_mul(rows);
             let plane = |s: usize| data.get(s..s.checked_add(len)?);
-            Some([plane(starts[0])?, plane(starts[1])?, plane(starts[2])?])
-        }
-        fn run<T: Sample>(code: RowCode, rect: Rect<'_, '_, T>, op: &PixelOp) {
+            // The plan computes `starts` from checked dimensions, so the planes always exist;
+            // an impossible miss leaves the bytes alone rather than panicking.
+            let (Some(r), Some(g), Some(b)) =
+                (plane(starts[0]), plane(starts[1]), plane(starts[2]))
+            else {
+                return;
+            };
+            let rect = Rect {
+                src: [r, g, b],
+                w,
+                dst,
+                stride,
+            };
             match code {
                 RowCode::Scalar => scalar::fill(rect, op),
                 RowCode::Wide => wide::fill(rect, op),
@@ -149,47 +188,12 @@ impl RowCode {
                 RowCode::Avx2 => unsafe { avx2::fill(rect, op) },
             }
         }
-        // The plan computes `starts` from checked dimensions, so the planes always exist; an
-        // impossible miss leaves the bytes alone rather than panicking.
-        let len = w.saturating_mul(rows);
         match data {
-            FloatData::F32(d) => planes(d, starts, len).map(|src| {
-                run(
-                    self,
-                    Rect {
-                        src,
-                        w,
-                        dst,
-                        stride,
-                    },
-                    op,
-                )
-            }),
-            FloatData::F16(d) => planes(d, starts, len).map(|src| {
-                run(
-                    self,
-                    Rect {
-                        src,
-                        w,
-                        dst,
-                        stride,
-                    },
-                    op,
-                )
-            }),
-            FloatData::Bf16(d) => planes(d, starts, len).map(|src| {
-                run(
-                    self,
-                    Rect {
-                        src,
-                        w,
-                        dst,
-                        stride,
-                    },
-                    op,
-                )
-            }),
-        };
+            Elements::F32(d) => run(self, d, starts, w, rows, dst, stride, op),
+            Elements::F16(d) => run(self, d, starts, w, rows, dst, stride, op),
+            Elements::Bf16(d) => run(self, d, starts, w, rows, dst, stride, op),
+            Elements::U8(d) => run(self, d, starts, w, rows, dst, stride, op),
+        }
     }
 }
 
@@ -228,7 +232,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::pixel::Transform;
+    use crate::pixel::{Rounding, Transform};
 
     /// Any finite f32 that is not absurd as a map constant.
     fn constant() -> impl Strategy<Value = f32> {
@@ -265,14 +269,18 @@ mod tests {
     }
 
     fn op() -> impl Strategy<Value = PixelOp> {
-        (transform(), prop_oneof![Just(0.0f32), Just(0.5f32)])
-            .prop_map(|(xf, bias)| PixelOp { xf, bias })
+        let rounding = prop_oneof![
+            Just(Rounding::Bias(0.0)),
+            Just(Rounding::Bias(0.5)),
+            Just(Rounding::NearestEven),
+        ];
+        (transform(), rounding).prop_map(|(xf, rounding)| PixelOp { xf, rounding })
     }
 
     /// Fills one row with every row code and checks they agree byte for byte.
     /// Draws the data as `rows` rows into a canvas with a gap after every row, with every row
     /// code, and checks they agree byte for byte (and leave the gaps alone).
-    fn agree(data: FloatData<'_>, w: usize, op: &PixelOp) -> Result<(), TestCaseError> {
+    fn agree(data: Elements<'_>, w: usize, op: &PixelOp) -> Result<(), TestCaseError> {
         let rows = if w.is_multiple_of(2) && w > 0 { 2 } else { 1 };
         let (w, len) = (w / rows, w);
         let starts = [0, len, 2 * len];
@@ -303,7 +311,7 @@ mod tests {
         ) {
             let w = bits.len() / 3;
             let data: Vec<f32> = bits.iter().map(|&b| f32::from_bits(b)).collect();
-            agree(FloatData::F32(&data), w, &op)?;
+            agree(Elements::F32(&data), w, &op)?;
         }
 
         /// Values near rounding boundaries of the maps, where a fused multiply-add or a folded
@@ -315,7 +323,7 @@ mod tests {
         ) {
             let w = base.len() / 3;
             let data: Vec<f32> = base.iter().map(|&x| (x * 255.0).round() / 255.0 + x * 1e-7).collect();
-            agree(FloatData::F32(&data), w, &op)?;
+            agree(Elements::F32(&data), w, &op)?;
         }
 
         /// Every half-float bit pattern.
@@ -326,7 +334,17 @@ mod tests {
         ) {
             let w = bits.len() / 3;
             let data: Vec<f16> = bits.iter().map(|&b| f16::from_bits(b)).collect();
-            agree(FloatData::F16(&data), w, &op)?;
+            agree(Elements::F16(&data), w, &op)?;
+        }
+
+        /// Every byte.
+        #[test]
+        fn u8_rows_agree_with_the_reference(
+            data in prop::collection::vec(any::<u8>(), 0..3 * 70),
+            op in op(),
+        ) {
+            let w = data.len() / 3;
+            agree(Elements::U8(&data), w, &op)?;
         }
 
         /// Every bfloat16 bit pattern.
@@ -337,7 +355,7 @@ mod tests {
         ) {
             let w = bits.len() / 3;
             let data: Vec<bf16> = bits.iter().map(|&b| bf16::from_bits(b)).collect();
-            agree(FloatData::Bf16(&data), w, &op)?;
+            agree(Elements::Bf16(&data), w, &op)?;
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::Rect;
 use crate::batch::Sample;
-use crate::pixel::{PixelOp, Transform};
+use crate::pixel::{PixelOp, Rounding, Transform};
 
 /// One float to its value in 0..255 space for output channel `ch`.
 #[inline(always)]
@@ -22,14 +22,17 @@ pub(crate) fn value(x: f32, ch: usize, xf: &Transform) -> f32 {
     }
 }
 
-/// A value in 0..255 space to its byte: `trunc(clamp(v + bias, 0, 255))`, NaN to 0.
+/// A value in 0..255 space to its byte: `trunc(clamp(v + bias, 0, 255))`, or
+/// `round_half_even(clamp(v, 0, 255))`; NaN to 0.
 #[inline(always)]
-pub(crate) fn quantize(v: f32, bias: f32) -> u8 {
+pub(crate) fn quantize(v: f32, rounding: Rounding) -> u8 {
     // `f32::max` returns the other operand for NaN, so NaN becomes 0 here (`clamp` would keep
     // the NaN).
     #[allow(clippy::manual_clamp)]
-    let q = (v + bias).max(0.0).min(255.0);
-    q as u8
+    match rounding {
+        Rounding::Bias(bias) => (v + bias).max(0.0).min(255.0) as u8,
+        Rounding::NearestEven => v.max(0.0).min(255.0).round_ties_even() as u8,
+    }
 }
 
 /// Fills one row: `dst` (RGB, `3 * w` bytes) from the three channel rows `src` (`w` each).
@@ -38,7 +41,7 @@ pub(crate) fn fill_row<T: Sample>(src: [&[T]; 3], dst: &mut [u8], op: &PixelOp) 
     let [r, g, b] = src;
     for (((px, &r), &g), &b) in dst.chunks_exact_mut(3).zip(r).zip(g).zip(b) {
         for (ch, (out, x)) in px.iter_mut().zip([r, g, b]).enumerate() {
-            *out = quantize(value(x.to_f32(), ch, &op.xf), op.bias);
+            *out = quantize(value(x.to_f32(), ch, &op.xf), op.rounding);
         }
     }
 }
@@ -52,16 +55,27 @@ pub(crate) fn fill<T: Sample>(rect: Rect<'_, '_, T>, op: &PixelOp) {
 mod tests {
     use super::*;
 
+    const HALF_UP: Rounding = Rounding::Bias(0.5);
+    const TRUNC: Rounding = Rounding::Bias(0.0);
+    const EVEN: Rounding = Rounding::NearestEven;
+
     #[test]
     fn quantize_handles_special_values() {
-        assert_eq!(quantize(f32::NAN, 0.5), 0);
-        assert_eq!(quantize(f32::INFINITY, 0.5), 255);
-        assert_eq!(quantize(f32::NEG_INFINITY, 0.5), 0);
-        assert_eq!(quantize(254.5, 0.5), 255);
-        assert_eq!(quantize(254.49998, 0.5), 254);
-        assert_eq!(quantize(254.99998, 0.0), 254);
-        assert_eq!(quantize(-0.4, 0.5), 0);
-        assert_eq!(quantize(1e30, 0.0), 255);
+        for r in [HALF_UP, TRUNC, EVEN] {
+            assert_eq!(quantize(f32::NAN, r), 0);
+            assert_eq!(quantize(f32::INFINITY, r), 255);
+            assert_eq!(quantize(f32::NEG_INFINITY, r), 0);
+            assert_eq!(quantize(1e30, r), 255);
+            assert_eq!(quantize(-0.6, r), 0);
+        }
+        assert_eq!(quantize(254.5, HALF_UP), 255);
+        assert_eq!(quantize(254.49998, HALF_UP), 254);
+        assert_eq!(quantize(254.99998, TRUNC), 254);
+        assert_eq!(quantize(-0.4, HALF_UP), 0);
+        assert_eq!(quantize(2.5, EVEN), 2);
+        assert_eq!(quantize(3.5, EVEN), 4);
+        assert_eq!(quantize(254.5, EVEN), 254);
+        assert_eq!(quantize(255.4, EVEN), 255);
     }
 
     #[test]
@@ -71,8 +85,8 @@ mod tests {
             hi: 1.0,
             d: 2.0,
         };
-        assert_eq!(quantize(value(f32::NAN, 0, &xf), 0.5), 0);
-        assert_eq!(quantize(value(5.0, 0, &xf), 0.5), 255);
-        assert_eq!(quantize(value(0.0, 0, &xf), 0.5), 128);
+        assert_eq!(quantize(value(f32::NAN, 0, &xf), HALF_UP), 0);
+        assert_eq!(quantize(value(5.0, 0, &xf), HALF_UP), 255);
+        assert_eq!(quantize(value(0.0, 0, &xf), HALF_UP), 128);
     }
 }

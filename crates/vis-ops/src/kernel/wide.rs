@@ -8,7 +8,7 @@ use wide::{f32x8, i32x8, u16x8, u32x8};
 
 use super::{Rect, scalar};
 use crate::batch::Sample;
-use crate::pixel::{PixelOp, Transform};
+use crate::pixel::{PixelOp, Rounding, Transform};
 
 /// Exact IEEE half to single conversion of eight lanes with integer SIMD (F. Giesen's method):
 /// normals and infinities/NaN by exponent re-biasing, zeros and subnormals by renormalising
@@ -32,14 +32,21 @@ pub(super) fn f16x8_to_f32x8(bits: [u16; 8]) -> f32x8 {
     cast(cast::<f32x8, u32x8>(f) | sign)
 }
 
-/// Eight values in 0..255 space to bytes in the low 8 bits of each lane, NaN to 0.
+/// Eight values in 0..255 space to bytes in the low 8 bits of each lane, NaN to 0, rounded as
+/// `rounding` says.
 #[inline(always)]
-fn quantize8(v: f32x8, bias: f32x8) -> i32x8 {
+fn quantize8(v: f32x8, rounding: Rounding) -> i32x8 {
     // `fast_max(v, 0)` is `maxps(v, 0)`, which returns its second operand for NaN: NaN -> 0.
-    (v + bias)
-        .fast_max(f32x8::ZERO)
-        .fast_min(f32x8::splat(255.0))
-        .fast_trunc_int()
+    let clamp = |q: f32x8| q.fast_max(f32x8::ZERO).fast_min(f32x8::splat(255.0));
+    match rounding {
+        Rounding::Bias(bias) => clamp(v + f32x8::splat(bias)).fast_trunc_int(),
+        Rounding::NearestEven => {
+            // Adding and taking away 2^23 rounds a float in [0, 2^23) to the nearest integer,
+            // ties to even (the default rounding mode), exactly.
+            let magic = f32x8::splat(8_388_608.0);
+            ((clamp(v) + magic) - magic).fast_trunc_int()
+        }
+    }
 }
 
 /// Interleaves eight R, G and B bytes (one per lane) into 24 bytes RGBRGB...
@@ -57,7 +64,7 @@ fn store24(out: &mut [u8; 24], r: i32x8, g: i32x8, b: i32x8) {
 
 /// Fills a rectangle of rows (see [`Rect`]).
 pub(crate) fn fill<T: Sample>(rect: Rect<'_, '_, T>, op: &PixelOp) {
-    let bias = f32x8::splat(op.bias);
+    let rounding = op.rounding;
     match op.xf {
         Transform::Affine { scale, offset } => {
             let [s0, s1, s2] = scale.map(f32x8::splat);
@@ -65,9 +72,9 @@ pub(crate) fn fill<T: Sample>(rect: Rect<'_, '_, T>, op: &PixelOp) {
             rect.for_each_row(|src, dst| {
                 for_each_8(src, dst, op, |r, g, b| {
                     [
-                        quantize8(r * s0 + o0, bias),
-                        quantize8(g * s1 + o1, bias),
-                        quantize8(b * s2 + o2, bias),
+                        quantize8(r * s0 + o0, rounding),
+                        quantize8(g * s1 + o1, rounding),
+                        quantize8(b * s2 + o2, rounding),
                     ]
                 })
             });
@@ -80,9 +87,9 @@ pub(crate) fn fill<T: Sample>(rect: Rect<'_, '_, T>, op: &PixelOp) {
             rect.for_each_row(|src, dst| {
                 for_each_8(src, dst, op, |r, g, b| {
                     [
-                        quantize8(value(r), bias),
-                        quantize8(value(g), bias),
-                        quantize8(value(b), bias),
+                        quantize8(value(r), rounding),
+                        quantize8(value(g), rounding),
+                        quantize8(value(b), rounding),
                     ]
                 })
             });
