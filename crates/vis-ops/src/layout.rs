@@ -135,6 +135,12 @@ impl GridLayout {
         }
     }
 
+    /// How many cells of grid row `grid_row` hold an image (the rest, to the right, are empty).
+    pub(crate) fn filled_cells(&self, grid_row: usize) -> usize {
+        let before = (grid_row % self.rows_per_key.max(1)) * self.cols;
+        self.n.saturating_sub(before).min(self.cols)
+    }
+
     /// The (key, image) shown in cell `col` of grid row `grid_row`, or `None` for an empty cell.
     pub(crate) fn cell(&self, grid_row: usize, col: usize) -> Option<(usize, usize)> {
         let key = grid_row / self.rows_per_key;
@@ -189,6 +195,13 @@ mod tests {
         assert_eq!(l.cell(1, 2), None);
         assert_eq!(l.cell(2, 0), Some((1, 0)));
         assert_eq!(l.cell(3, 2), None);
+        let filled: Vec<usize> = (0..l.rows).map(|r| l.filled_cells(r)).collect();
+        assert_eq!(filled, vec![3, 2, 3, 2]);
+        for r in 0..l.rows {
+            for c in 0..l.cols {
+                assert_eq!(l.cell(r, c).is_some(), c < l.filled_cells(r));
+            }
+        }
     }
 
     #[test]

@@ -251,27 +251,42 @@ impl<'k, 'a> Plan<'k, 'a> {
         let row_bytes = l.row_bytes();
         let pad = self.spec.grid.pad_byte;
         let (pad_bytes, cell_bytes) = (l.padding * 3, l.cell_w * 3);
-        for (i, row) in band.chunks_exact_mut(row_bytes).enumerate() {
-            let RowKind::Cells { grid_row, .. } = l.row_kind(first + i) else {
-                row.fill(pad);
-                continue;
-            };
-            let mut rest = row;
-            for col in 0..=l.cols {
-                let Some((gap, after)) = rest.split_at_mut_checked(pad_bytes) else {
-                    break;
-                };
-                gap.fill(pad);
-                let Some((cell, after)) = after.split_at_mut_checked(cell_bytes) else {
-                    break;
-                };
-                if l.cell(grid_row, col).is_none() {
-                    cell.fill(pad);
-                }
-                rest = after;
-            }
-        }
+        // Pass 1, the pad bytes, a run of canvas rows at a time: a border row, or the rows of
+        // one grid row's cells, which share their gaps and empty cells.
         let rows = band.len() / row_bytes;
+        let mut i = 0;
+        while i < rows {
+            let (run, filled) = match l.row_kind(first + i) {
+                RowKind::Border => (1, None),
+                RowKind::Cells { grid_row, y } => {
+                    ((l.cell_h - y).min(rows - i), Some(l.filled_cells(grid_row)))
+                }
+            };
+            let span = band
+                .get_mut(i * row_bytes..(i + run) * row_bytes)
+                .unwrap_or_default();
+            for row in span.chunks_exact_mut(row_bytes) {
+                let Some(filled) = filled else {
+                    row.fill(pad);
+                    continue;
+                };
+                let mut rest = row;
+                for col in 0..=l.cols {
+                    let Some((gap, after)) = rest.split_at_mut_checked(pad_bytes) else {
+                        break;
+                    };
+                    fill_pad(gap, pad);
+                    let Some((cell, after)) = after.split_at_mut_checked(cell_bytes) else {
+                        break;
+                    };
+                    if col >= filled {
+                        fill_pad(cell, pad);
+                    }
+                    rest = after;
+                }
+            }
+            i += run;
+        }
         let pitch = l.cell_h + l.padding;
         let first_grid_row = first.saturating_sub(l.padding) / pitch;
         for grid_row in first_grid_row..l.rows {
@@ -326,5 +341,54 @@ impl<'k, 'a> Plan<'k, 'a> {
             base + d.plane_offset(t, c) + y * d.w
         });
         code.fill(data, starts, d.w, rows, dst, self.layout.row_bytes(), op);
+    }
+}
+
+/// Fills `dst` with `byte`. The gaps between cells are a few bytes each and there are thousands
+/// of them, so short runs are written with overlapping 2-, 4- and 8-byte stores instead of a
+/// call to `memset` each.
+#[inline(always)]
+fn fill_pad(dst: &mut [u8], byte: u8) {
+    let word = [byte; 8];
+    let n = dst.len();
+    let mut put = |at: usize, bytes: &[u8]| {
+        if let Some(d) = dst.get_mut(at..at + bytes.len()) {
+            d.copy_from_slice(bytes);
+        }
+    };
+    match n {
+        0 => {}
+        1 => put(0, &word[..1]),
+        2..=3 => {
+            put(0, &word[..2]);
+            put(n - 2, &word[..2]);
+        }
+        4..=7 => {
+            put(0, &word[..4]);
+            put(n - 4, &word[..4]);
+        }
+        8..=32 => {
+            for at in (0..n - 8).step_by(8) {
+                put(at, &word);
+            }
+            put(n - 8, &word);
+        }
+        _ => dst.fill(byte),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_pad;
+
+    #[test]
+    fn fill_pad_fills_exactly() {
+        for n in 0..80 {
+            let mut buf = vec![1u8; n + 4];
+            fill_pad(&mut buf[2..2 + n], 9);
+            assert!(buf[2..2 + n].iter().all(|&b| b == 9), "{n}");
+            assert_eq!(&buf[..2], &[1, 1]);
+            assert_eq!(&buf[2 + n..], &[1, 1]);
+        }
     }
 }
