@@ -1,0 +1,206 @@
+//! `ConcatImageVisualizer`: one picture per data sample, its keys side by side and a sequence's
+//! frames top to bottom, as MMagic's for restoration and translation results.
+
+use vis_ops::{ChannelOrder, GridSpec, ImageBatch, PixelMap, Quantize, RenderSpec, RgbImage};
+
+use crate::backend::{Picture, VisBackend};
+use crate::config::ConcatConfig;
+use crate::error::{Error, Result};
+use crate::rank::is_main_process;
+use crate::sample::{DataSample, Value};
+use crate::visualizer::{Visualizer, VisualizerConfig};
+
+/// The byte shorter images are padded with at the bottom.
+const PAD_GRAY: u8 = 127;
+
+/// Draws each data sample's keys side by side and hands the picture to its backends, named by
+/// the basename of the `fn_key` value.
+pub struct ConcatImageVisualizer {
+    config: ConcatConfig,
+    visualizer: Visualizer,
+    main_process: bool,
+}
+
+impl std::fmt::Debug for ConcatImageVisualizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConcatImageVisualizer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// MMagic's file name: the part of `path` after the last space, `/` or `\`, up to its first dot.
+pub fn basename_stem(path: &str) -> &str {
+    let base = path.rsplit([' ', '/', '\\']).next().unwrap_or(path);
+    base.split('.').next().unwrap_or(base)
+}
+
+impl ConcatImageVisualizer {
+    /// A visualizer writing through `backends`. Only the main process (rank 0) draws.
+    pub fn new(config: ConcatConfig, backends: Vec<Box<dyn VisBackend>>) -> Result<Self> {
+        crate::config::Validate::validate(&config)?;
+        Ok(Self {
+            config,
+            visualizer: Visualizer::new(backends, VisualizerConfig::default())?,
+            main_process: is_main_process()?,
+        })
+    }
+
+    /// Draws `sample` and queues it for every backend at `step`.
+    pub fn add_datasample(&mut self, sample: &DataSample, step: u64) -> Result<()> {
+        if !self.main_process {
+            return Ok(());
+        }
+        let (name, picture) = self.draw(sample)?;
+        self.visualizer
+            .add_picture(&name, Picture::Image(picture), step)
+    }
+
+    /// The picture of `sample` and its file name, without queuing it.
+    pub fn draw(&self, sample: &DataSample) -> Result<(String, RgbImage)> {
+        // The sample's keys, with those of its `output` (a nested sample) over them.
+        let mut merged: Vec<(&str, &Value)> = sample.iter().collect();
+        if let Some(Value::Sample(output)) = sample.get("output") {
+            for (k, v) in output.iter() {
+                match merged.iter_mut().find(|(mk, _)| *mk == k) {
+                    Some(slot) => slot.1 = v,
+                    None => merged.push((k, v)),
+                }
+            }
+        }
+        let lookup = |key: &str| merged.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let fn_key = &self.config.fn_key;
+        let path = match lookup(fn_key) {
+            Some(Value::Text(t)) => t.as_str(),
+            Some(Value::Texts(ts)) => ts.first().map(String::as_str).unwrap_or_default(),
+            Some(other) => {
+                return Err(Error::Sample(format!(
+                    "fn_key '{fn_key}' holds {}, not a file name",
+                    other.kind()
+                )));
+            }
+            None => {
+                return Err(Error::Sample(format!(
+                    "fn_key '{fn_key}' is not in the sample (it holds: {})",
+                    merged
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        };
+        let name = basename_stem(path).to_owned();
+        let mut columns = Vec::new();
+        for key in &self.config.img_keys {
+            let Some(value) = lookup(key) else {
+                log::warn!("ConcatImageVisualizer: key '{key}' is not in the sample or its output");
+                continue;
+            };
+            let Value::Tensor(tensor) = value else {
+                return Err(Error::Sample(format!(
+                    "key '{key}' holds {}, not an image",
+                    value.kind()
+                )));
+            };
+            columns.push(self.column(key, tensor)?);
+        }
+        if columns.is_empty() {
+            return Err(Error::Sample(format!(
+                "none of the keys {} is in the sample",
+                self.config.img_keys.join(", ")
+            )));
+        }
+        Ok((name, concat_columns(&columns)?))
+    }
+
+    /// One key's image (a sequence's frames top to bottom) as numpy would round it.
+    fn column(&self, key: &str, tensor: &crate::tensor::Tensor) -> Result<RgbImage> {
+        // [T, C, H, W] stays; [C, H, W] is one frame; [H, W] is one gray frame.
+        let shape = match *tensor.shape() {
+            [t, c, h, w] => vec![t, c, h, w],
+            [c, h, w] => vec![1, c, h, w],
+            [h, w] => vec![1, 1, h, w],
+            _ => {
+                return Err(Error::Sample(format!(
+                    "key '{key}' has shape {:?}; draw images [C, H, W], [H, W] or sequences [T, C, H, W]",
+                    tensor.shape()
+                )));
+            }
+        };
+        let lent = tensor.lend()?;
+        let elements = lent.elements();
+        // Bytes are taken as they are; floats are mapped by pixel_range when given.
+        let map = match (self.config.pixel_range.get(key), elements) {
+            (_, vis_ops::Elements::U8(_)) | (None, _) => PixelMap::Identity,
+            (Some([lo, hi]), _) => PixelMap::Range {
+                lo: Some(*lo),
+                hi: Some(*hi),
+                scale_each: false,
+            },
+        };
+        let spec = RenderSpec {
+            map,
+            quantize: Quantize::RoundHalfEven,
+            order: if self.config.bgr2rgb {
+                ChannelOrder::Bgr
+            } else {
+                ChannelOrder::Rgb
+            },
+            grid: GridSpec {
+                nrow: Some(1),
+                padding: 0,
+                pad_byte: 0,
+            },
+        };
+        let batch = ImageBatch::new(key, elements, &shape).map_err(|source| Error::Draw {
+            name: key.to_owned(),
+            source,
+        })?;
+        vis_ops::render_grid(&[batch], &spec).map_err(|source| Error::Draw {
+            name: key.to_owned(),
+            source,
+        })
+    }
+
+    /// Waits until every picture is written; returns every failure since the last report.
+    pub fn flush(&mut self) -> Result<()> {
+        self.visualizer.flush()
+    }
+
+    /// Writes everything and stops the writer; returns every failure.
+    pub fn close(self) -> Result<()> {
+        self.visualizer.close()
+    }
+}
+
+/// Columns side by side, shorter ones padded at the bottom with gray 127.
+fn concat_columns(columns: &[RgbImage]) -> Result<RgbImage> {
+    let height = columns.iter().map(RgbImage::height).max().unwrap_or(0);
+    let width: usize = columns.iter().map(RgbImage::width).sum();
+    let mut data = Vec::with_capacity(width * height * 3);
+    for y in 0..height {
+        for c in columns {
+            let row = c.width() * 3;
+            match c.as_bytes().get(y * row..(y + 1) * row) {
+                Some(px) if y < c.height() => data.extend_from_slice(px),
+                _ => data.extend(std::iter::repeat_n(PAD_GRAY, row)),
+            }
+        }
+    }
+    Ok(RgbImage::from_raw(width, height, data)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_basenames_up_to_the_first_dot() {
+        assert_eq!(basename_stem("fake_dir/rgb.png"), "rgb");
+        assert_eq!(basename_stem("rgb.png"), "rgb");
+        assert_eq!(basename_stem(r"c:\data\img_001.tar.gz"), "img_001");
+        assert_eq!(basename_stem("a b/c d.png"), "d");
+        assert_eq!(basename_stem("plain"), "plain");
+    }
+}

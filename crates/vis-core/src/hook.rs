@@ -1,0 +1,365 @@
+//! `VisualizationHook`: MMagic's hook as a state machine the training loop calls. Every
+//! `interval` iterations it samples the model with (fixed) inputs, draws the results and the
+//! message hub's pictures, and at test time saves individual results.
+//!
+//! Where it deliberately differs from MMagic: the model runs once per sampler batch (MMagic runs
+//! it twice and drops the first result); message-hub pictures use the same step as the sampler
+//! grids (`batch_idx + 1`); test-time file indices count samples, so a short last batch cannot
+//! overwrite earlier files; `TranslationTest` works; fixed inputs can outlive the process
+//! (through the engine); and a failure is an error returned to the caller, with the model back
+//! in training mode, never the end of training.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::config::{Extra, HookConfig, MaxSave, VisMode};
+use crate::engine::Engine;
+use crate::error::{EngineError, Error, Result};
+use crate::kwargs::{VisPlan, resolve};
+use crate::message_hub::{HubValue, MessageHub};
+use crate::rank::is_main_process;
+use crate::sample::DataSample;
+use crate::visualizer::{DrawRequest, Visualizer};
+use crate::writer::panic_message;
+
+/// mmengine's `Hook.every_n_inner_iters`: true on the `n`-th, `2n`-th, ... iteration; never
+/// when `n` is 0.
+pub fn every_n_inner_iters(batch_idx: usize, n: u64) -> bool {
+    n > 0 && (batch_idx as u64 + 1).is_multiple_of(n)
+}
+
+/// MMagic's `VisualizationHook` for a model behind engine `E`.
+pub struct VisualizationHook<E: Engine> {
+    config: HookConfig,
+    visualizer: Visualizer,
+    hub: MessageHub,
+    inputs_buffer: HashMap<String, Vec<E::Inputs>>,
+    main_process: bool,
+    test_seen: usize,
+}
+
+impl<E: Engine> std::fmt::Debug for VisualizationHook<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisualizationHook")
+            .field("config", &self.config)
+            .field("main_process", &self.main_process)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs an engine call, turning its error or panic into an [`Error`] that says what the hook
+/// was doing.
+fn call<T>(
+    during: impl FnOnce() -> String,
+    f: impl FnOnce() -> Result<T, EngineError>,
+) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(source)) => Err(Error::Engine {
+            during: during(),
+            source,
+        }),
+        Err(panic) => Err(Error::EnginePanic {
+            during: during(),
+            message: panic_message(&*panic),
+        }),
+    }
+}
+
+/// One forward pass's outputs: as many samples as the batch, or a group of another size
+/// (a model returning several elements per input), which counts as one item when truncating.
+enum Output {
+    One(DataSample),
+    Group(Vec<DataSample>),
+}
+
+impl<E: Engine> VisualizationHook<E> {
+    /// A hook drawing through `visualizer`. Only the main process (rank 0) will draw.
+    pub fn new(config: HookConfig, visualizer: Visualizer) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            visualizer,
+            hub: MessageHub::new(),
+            inputs_buffer: HashMap::new(),
+            main_process: is_main_process()?,
+            test_seen: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &HookConfig {
+        &self.config
+    }
+
+    /// The message hub, where a training step leaves `vis_results`.
+    pub fn message_hub(&mut self) -> &mut MessageHub {
+        &mut self.hub
+    }
+
+    /// The visualizer (for scalars, the config, or drawing of your own).
+    pub fn visualizer(&mut self) -> &mut Visualizer {
+        &mut self.visualizer
+    }
+
+    /// Whether this process draws (rank 0).
+    pub fn is_main_process(&self) -> bool {
+        self.main_process
+    }
+
+    /// The fixed inputs kept for a sampler `type` (as written in the config).
+    pub fn fixed_inputs(&self, buffer_key: &str) -> Option<&[E::Inputs]> {
+        self.inputs_buffer.get(buffer_key).map(Vec::as_slice)
+    }
+
+    /// Called after every training iteration: every `interval` iterations, samples the model
+    /// and draws (step `batch_idx + 1`).
+    pub fn after_train_iter(&mut self, engine: &mut E, batch_idx: usize) -> Result<()> {
+        if self.main_process && every_n_inner_iters(batch_idx, self.config.interval) {
+            self.vis_sample(engine, batch_idx)?;
+        }
+        Ok(())
+    }
+
+    /// Does nothing, as MMagic's hook during validation.
+    pub fn after_val_iter(&mut self, batch_idx: usize, outputs: &[DataSample]) -> Result<()> {
+        let _ = (batch_idx, outputs);
+        Ok(())
+    }
+
+    /// Samples the model and draws every vis-kwargs entry, then the message hub's pictures.
+    /// The model is in evaluation mode meanwhile and back in training mode afterwards, even
+    /// when something failed.
+    pub fn vis_sample(&mut self, engine: &mut E, batch_idx: usize) -> Result<()> {
+        if !self.main_process {
+            return Ok(());
+        }
+        call(
+            || "switching the model to evaluation mode".into(),
+            || {
+                engine.set_train(false);
+                Ok(())
+            },
+        )?;
+        let drawn = self.draw_samplers(engine, batch_idx);
+        let hub = drawn.and_then(|()| self.vis_from_message_hub(batch_idx));
+        let back = call(
+            || "switching the model back to training mode".into(),
+            || {
+                engine.set_train(true);
+                Ok(())
+            },
+        );
+        hub.and(back)
+    }
+
+    fn draw_samplers(&mut self, engine: &mut E, batch_idx: usize) -> Result<()> {
+        let batch_size = engine.batch_size();
+        for kwargs in self.config.vis_kwargs_list.clone() {
+            let plan = resolve(&kwargs, &self.config, batch_size)?;
+            let samples = self.sample(engine, &plan)?;
+            let n_row = plan.n_row.map(|r| r.min(samples.len()));
+            self.visualizer.add_datasample(&DrawRequest {
+                name: &plan.name,
+                samples: &samples,
+                target_keys: plan.target_keys.as_deref(),
+                vis_mode: plan.vis_mode,
+                n_row,
+                step: batch_idx as u64 + 1,
+                extra: &plan.sampler.kwargs,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Runs the model on the plan's inputs: fixed ones kept from the first run (or an earlier
+    /// process), or fresh ones from its sampler.
+    fn sample(&mut self, engine: &mut E, plan: &VisPlan) -> Result<Vec<DataSample>> {
+        let key = plan.buffer_key.clone();
+        let name = plan.name.clone();
+        if plan.fixed_input && !self.inputs_buffer.contains_key(&key) {
+            let restored = call(
+                || format!("loading the fixed inputs of '{key}'"),
+                || engine.load_fixed_inputs(&key),
+            )?;
+            if let Some(inputs) = restored {
+                self.inputs_buffer.insert(key.clone(), inputs);
+            }
+        }
+        let mut outputs: Vec<Output> = Vec::new();
+        let batch = engine.batch_size();
+        let run = |engine: &mut E, inputs: &E::Inputs, outputs: &mut Vec<Output>| {
+            let out = call(|| format!("sampling '{name}'"), || engine.val_step(inputs))?;
+            if out.len() == batch {
+                outputs.extend(out.into_iter().map(Output::One));
+            } else {
+                outputs.push(Output::Group(out));
+            }
+            Ok::<(), Error>(())
+        };
+        match self.inputs_buffer.get(&key).filter(|_| plan.fixed_input) {
+            Some(fixed) => {
+                for inputs in fixed {
+                    run(engine, inputs, &mut outputs)?;
+                }
+            }
+            None => {
+                let sampler = call(
+                    || {
+                        format!(
+                            "making the {} sampler of '{}'",
+                            plan.sampler.kind.name(),
+                            plan.name
+                        )
+                    },
+                    || engine.make_sampler(&plan.sampler),
+                )?;
+                let mut kept = Vec::new();
+                for inputs in sampler {
+                    let inputs = inputs.map_err(|source| Error::Engine {
+                        during: format!("drawing inputs for '{}'", plan.name),
+                        source,
+                    })?;
+                    run(engine, &inputs, &mut outputs)?;
+                    if plan.fixed_input {
+                        kept.push(inputs);
+                    }
+                }
+                if plan.fixed_input {
+                    call(
+                        || format!("saving the fixed inputs of '{key}'"),
+                        || engine.save_fixed_inputs(&key, &kept),
+                    )?;
+                    self.inputs_buffer.insert(key, kept);
+                }
+            }
+        }
+        // Truncated to n_samples items (a group counts as one, as MMagic), then flattened.
+        outputs.truncate(plan.n_samples);
+        Ok(outputs
+            .into_iter()
+            .flat_map(|o| match o {
+                Output::One(s) => vec![s],
+                Output::Group(g) => g,
+            })
+            .collect())
+    }
+
+    /// Draws the message hub's `vis_results` named by `message_hub_vis_kwargs`, as
+    /// `train_{key}` at step `batch_idx + 1`.
+    fn vis_from_message_hub(&mut self, batch_idx: usize) -> Result<()> {
+        let Some(kwargs) = &self.config.message_hub_vis_kwargs else {
+            return Ok(());
+        };
+        let results = self.hub.vis_results().ok_or_else(|| {
+            Error::MessageHub(
+                "message_hub_vis_kwargs is set but the message hub has no vis_results; set them in the training step (MessageHub::set_vis_result)".into(),
+            )
+        })?;
+        let mut requests = Vec::new();
+        for entry in kwargs.entries() {
+            let (_, value) = results
+                .iter()
+                .find(|(k, _)| *k == entry.key)
+                .ok_or_else(|| {
+                    Error::MessageHub(format!(
+                        "'{}' is not in the message hub's vis_results (it holds: {})",
+                        entry.key,
+                        results
+                            .iter()
+                            .map(|(k, _)| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            let samples: Vec<DataSample> = match value {
+                HubValue::Tensor(batch) => {
+                    let n = batch.shape().first().copied().unwrap_or(0);
+                    (0..n)
+                        .map(|i| Ok(DataSample::new().with(entry.key.clone(), batch.index(i)?)))
+                        .collect::<Result<_>>()?
+                }
+                HubValue::Samples(samples) => samples.clone(),
+                HubValue::Json(_) => {
+                    return Err(Error::MessageHub(format!(
+                        "vis_results['{}'] is neither a tensor nor a list of samples, so it cannot be drawn",
+                        entry.key
+                    )));
+                }
+            };
+            let n_row = self.config.n_row.map(|r| r.min(samples.len()));
+            requests.push((entry, samples, n_row));
+        }
+        for (entry, samples, n_row) in requests {
+            let keys = vec![entry.key.clone()];
+            self.visualizer.add_datasample(&DrawRequest {
+                name: &format!("train_{}", entry.key),
+                samples: &samples,
+                target_keys: Some(&keys),
+                vis_mode: entry.vis_mode.unwrap_or_default(),
+                n_row,
+                step: batch_idx as u64 + 1,
+                extra: &Extra::new(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Called after every test iteration: saves each output's images as `test_{key}` (dots in
+    /// the key become underscores), one image per picture, numbered by a running count of test
+    /// samples (reset when `batch_idx` is 0), up to `max_save_at_test`.
+    pub fn after_test_iter(&mut self, batch_idx: usize, outputs: &[DataSample]) -> Result<()> {
+        if !self.main_process || !self.config.save_at_test {
+            return Ok(());
+        }
+        if batch_idx == 0 {
+            self.test_seen = 0;
+        }
+        for sample in outputs {
+            let index = self.test_seen;
+            self.test_seen += 1;
+            if let MaxSave::Limit(max) = self.config.max_save_at_test
+                && index >= max
+            {
+                continue;
+            }
+            let keys: Vec<String> = match &self.config.test_vis_keys {
+                Some(keys) => keys.to_vec(),
+                None => sample
+                    .tensor_keys(3)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            };
+            if keys.is_empty() {
+                return Err(Error::Sample(format!(
+                    "test sample {index} holds no image [C, H, W] among its keys ({}); set test_vis_keys",
+                    sample.keys().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            for key in keys {
+                let target = [key.clone()];
+                self.visualizer.add_datasample(&DrawRequest {
+                    name: &format!("test_{}", key.replace('.', "_")),
+                    samples: std::slice::from_ref(sample),
+                    target_keys: Some(&target),
+                    vis_mode: VisMode::Image,
+                    n_row: Some(1),
+                    step: index as u64,
+                    extra: &Extra::new(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every picture is written; returns every failure since the last report.
+    pub fn flush(&mut self) -> Result<()> {
+        self.visualizer.flush()
+    }
+
+    /// Writes everything and stops the writer; returns every failure.
+    pub fn close(self) -> Result<()> {
+        self.visualizer.close()
+    }
+}

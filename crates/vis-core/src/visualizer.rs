@@ -1,0 +1,279 @@
+//! The Visualizer (MMagic's `Visualizer.add_datasample`): draws data samples as a grid or an
+//! animation with vis-ops on the caller's thread, then hands the picture to every backend
+//! through the background writer.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use vis_ops::{
+    ChannelOrder, FrameSpec, GridSpec, ImageBatch, PixelMap, Quantize, RenderSpec, Renderer,
+};
+
+use crate::backend::{LocalVisBackend, Picture, VisBackend};
+use crate::config::{Extra, VisMode};
+use crate::error::{Error, Result};
+use crate::sample::DataSample;
+use crate::tensor::LentTensor;
+use crate::writer::Writer;
+
+/// How the Visualizer turns floats into pictures and how it writes them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VisualizerConfig {
+    /// Floats to 0..255: MMagic's data preprocessor de-normalizes GAN outputs in [-1, 1] with
+    /// mean = std = 127.5 (the default).
+    pub map: PixelMap,
+    /// MMagic's visualizer truncates (`astype(np.uint8)`), the default.
+    pub quantize: Quantize,
+    /// Channel order of the samples; MMagic's are BGR (the default).
+    pub order: ChannelOrder,
+    /// Border pixels around every image (torchvision's default 2).
+    pub padding: usize,
+    /// Byte of borders and empty cells.
+    pub pad_byte: u8,
+    /// Pictures the writer may hold before the caller waits.
+    pub queue_capacity: usize,
+    /// Threads the writer's encoders use (1 leaves the other cores to training).
+    pub writer_threads: usize,
+}
+
+impl Default for VisualizerConfig {
+    fn default() -> Self {
+        Self {
+            map: PixelMap::gan(),
+            quantize: Quantize::Truncate,
+            order: ChannelOrder::Bgr,
+            padding: 2,
+            pad_byte: 0,
+            queue_capacity: 4,
+            writer_threads: 1,
+        }
+    }
+}
+
+/// What to draw: MMagic's `add_datasample(name, gen_samples, target_keys, vis_mode, n_row,
+/// step, **kwargs)`.
+#[derive(Clone, Copy, Debug)]
+pub struct DrawRequest<'a> {
+    /// The picture's name (file name prefix).
+    pub name: &'a str,
+    /// The samples, drawn in order.
+    pub samples: &'a [DataSample],
+    /// Keys to draw, stacked in order; every image (`[C, H, W]`) key, or every sequence
+    /// (`[T, C, H, W]`) key for `gif`, of the first sample when `None`.
+    pub target_keys: Option<&'a [String]>,
+    /// Grid or animation.
+    pub vis_mode: VisMode,
+    /// Images per row (`ceil(sqrt(N))` when `None`).
+    pub n_row: Option<usize>,
+    /// The step recorded with the picture.
+    pub step: u64,
+    /// Extra vis-kwargs: `n_skip` (default 1) and `fps` (default 60, as MMagic's backend) for
+    /// animations.
+    pub extra: &'a Extra,
+}
+
+/// Draws data samples and sends the pictures to its backends.
+pub struct Visualizer {
+    config: VisualizerConfig,
+    writer: Writer,
+}
+
+impl std::fmt::Debug for Visualizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visualizer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Visualizer {
+    /// A visualizer writing through `backends`.
+    pub fn new(backends: Vec<Box<dyn VisBackend>>, config: VisualizerConfig) -> Result<Self> {
+        config.map.validate()?;
+        let writer = Writer::spawn(backends, config.queue_capacity, config.writer_threads)?;
+        Ok(Self { config, writer })
+    }
+
+    /// A visualizer writing pictures to `{save_dir}/vis_image/` with the default settings.
+    pub fn local(save_dir: impl Into<PathBuf>) -> Result<Self> {
+        Self::new(
+            vec![Box::new(LocalVisBackend::new(save_dir))],
+            VisualizerConfig::default(),
+        )
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &VisualizerConfig {
+        &self.config
+    }
+
+    /// Draws `request` and queues the picture for every backend. Returns the failures of
+    /// earlier writes, if any (this picture is queued all the same).
+    pub fn add_datasample(&mut self, request: &DrawRequest<'_>) -> Result<()> {
+        let picture = self.draw(request)?;
+        self.add_picture(request.name, picture, request.step)
+    }
+
+    /// Queues a drawn picture for every backend (waiting while the queue is full), and returns
+    /// the failures of earlier writes, if any.
+    pub fn add_picture(&mut self, name: &str, picture: Picture, step: u64) -> Result<()> {
+        self.writer.add_image(name, Arc::new(picture), step)?;
+        self.writer.take_failures()
+    }
+
+    /// Queues a scalar for every backend.
+    pub fn add_scalar(&mut self, name: &str, value: f64, step: u64) -> Result<()> {
+        self.writer.add_scalar(name, value, step)?;
+        self.writer.take_failures()
+    }
+
+    /// Queues scalars for every backend (and `file_path`, relative to each backend's folder).
+    pub fn add_scalars(
+        &mut self,
+        scalars: BTreeMap<String, f64>,
+        step: u64,
+        file_path: Option<&str>,
+    ) -> Result<()> {
+        self.writer
+            .add_scalars(scalars, step, file_path.map(str::to_owned))?;
+        self.writer.take_failures()
+    }
+
+    /// Queues the run's configuration for every backend.
+    pub fn add_config(&mut self, config: serde_json::Value) -> Result<()> {
+        self.writer.add_config(config)?;
+        self.writer.take_failures()
+    }
+
+    /// Waits until everything queued is written, and returns every failure since the last
+    /// report.
+    pub fn flush(&mut self) -> Result<()> {
+        self.writer.flush()
+    }
+
+    /// Writes everything queued, stops the writer and returns every failure.
+    pub fn close(mut self) -> Result<()> {
+        self.writer.close()
+    }
+
+    /// Draws `request` (the grid pass) without queuing it.
+    pub fn draw(&self, request: &DrawRequest<'_>) -> Result<Picture> {
+        let name = request.name;
+        let draw_err = |source| Error::Draw {
+            name: name.to_owned(),
+            source,
+        };
+        let first = request
+            .samples
+            .first()
+            .ok_or_else(|| Error::Sample(format!("'{name}': there are no samples to draw")))?;
+        let ndim = match request.vis_mode {
+            VisMode::Image => 3,
+            VisMode::Gif => 4,
+        };
+        let keys: Vec<String> = match request.target_keys {
+            Some(keys) => keys.to_vec(),
+            None => first
+                .tensor_keys(ndim)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        };
+        if keys.is_empty() {
+            return Err(Error::Sample(format!(
+                "'{name}': no {} among the sample's keys ({}); name them in target_keys",
+                if ndim == 3 {
+                    "image [C, H, W]"
+                } else {
+                    "sequence [T, C, H, W]"
+                },
+                first.keys().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        // Every sample's tensor of every key, lent for the grid pass.
+        let mut lent: Vec<(String, Vec<usize>, Vec<LentTensor<'_>>)> = Vec::new();
+        for key in &keys {
+            let tensors = request
+                .samples
+                .iter()
+                .map(|s| s.vis_tensor(key))
+                .collect::<Result<Vec<_>>>()?;
+            let shape = tensors
+                .first()
+                .map(|t| t.shape().to_vec())
+                .unwrap_or_default();
+            if shape.len() != ndim {
+                return Err(Error::Sample(format!(
+                    "'{name}': key '{key}' holds tensors of shape {shape:?}; {} mode draws {}",
+                    if ndim == 3 { "image" } else { "gif" },
+                    if ndim == 3 {
+                        "images [C, H, W]"
+                    } else {
+                        "sequences [T, C, H, W]"
+                    }
+                )));
+            }
+            if let Some(bad) = tensors.iter().find(|t| t.shape() != shape.as_slice()) {
+                return Err(Error::Sample(format!(
+                    "'{name}': key '{key}' holds tensors of shapes {shape:?} and {:?}; every sample's must agree",
+                    bad.shape()
+                )));
+            }
+            let held = tensors
+                .iter()
+                .map(|t| t.lend())
+                .collect::<Result<Vec<_>>>()?;
+            lent.push((key.clone(), shape, held));
+        }
+        let batches = lent
+            .iter()
+            .map(|(key, shape, held)| {
+                let images = held.iter().map(LentTensor::elements).collect();
+                ImageBatch::from_images(key.clone(), images, shape)
+            })
+            .collect::<vis_ops::Result<Vec<_>>>()
+            .map_err(draw_err)?;
+        let spec = RenderSpec {
+            map: self.config.map.clone(),
+            quantize: self.config.quantize,
+            order: self.config.order,
+            grid: GridSpec {
+                nrow: request.n_row,
+                padding: self.config.padding,
+                pad_byte: self.config.pad_byte,
+            },
+        };
+        let renderer = Renderer::default();
+        match request.vis_mode {
+            VisMode::Image => Ok(Picture::Image(
+                renderer.grid(&batches, &spec).map_err(draw_err)?,
+            )),
+            VisMode::Gif => {
+                let frames = FrameSpec {
+                    n_skip: extra_usize(request.extra, "n_skip").unwrap_or(1),
+                    fps: request
+                        .extra
+                        .get("fps")
+                        .and_then(serde_json::Value::as_f64)
+                        .unwrap_or(60.0),
+                };
+                let drawn = renderer
+                    .frames(&batches, &spec, &frames)
+                    .map_err(draw_err)?;
+                Ok(Picture::Animation {
+                    frames: drawn,
+                    delay_cs: frames.gif_delay_cs(),
+                })
+            }
+        }
+    }
+}
+
+/// An extra vis-kwarg as a count.
+fn extra_usize(extra: &Extra, key: &str) -> Option<usize> {
+    extra
+        .get(key)
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|v| usize::try_from(v).ok())
+}

@@ -1,0 +1,246 @@
+//! The background writer: a thread that runs the backends (encoding, file I/O) off the
+//! training thread, fed through a bounded queue. A full queue makes the caller wait (memory
+//! stays bounded and no picture is dropped); failures are kept and handed back at the next call
+//! or at `flush`, with what failed to be written.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use crate::backend::{Picture, VisBackend};
+use crate::error::{Error, Result, WriteFailure};
+
+/// Work for the backends.
+enum Job {
+    /// A picture.
+    Image {
+        name: String,
+        picture: Arc<Picture>,
+        step: u64,
+    },
+    /// One scalar.
+    Scalar { name: String, value: f64, step: u64 },
+    /// Several scalars.
+    Scalars {
+        scalars: BTreeMap<String, f64>,
+        step: u64,
+        file_path: Option<String>,
+    },
+    /// The run's configuration.
+    Config(serde_json::Value),
+    /// Flush every backend, then acknowledge.
+    Flush(mpsc::Sender<()>),
+}
+
+/// Failures recorded by the thread, taken by the caller.
+type Failures = Arc<Mutex<Vec<WriteFailure>>>;
+
+/// A background thread running `backends`, fed through a queue of `capacity` jobs.
+pub(crate) struct Writer {
+    tx: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    failures: Failures,
+}
+
+impl Writer {
+    /// Starts the thread. Encoders on it use a rayon pool of `threads` threads, so that they do
+    /// not compete with training for every core.
+    pub(crate) fn spawn(
+        backends: Vec<Box<dyn VisBackend>>,
+        capacity: usize,
+        threads: usize,
+    ) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
+        let failures: Failures = Arc::default();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("vis-encode-{i}"))
+            .build()
+            .map_err(|e| Error::WriterStopped(format!("could not start its threads: {e}")))?;
+        let shared = Arc::clone(&failures);
+        let thread = std::thread::Builder::new()
+            .name("vis-writer".into())
+            .spawn(move || pool.install(|| run(backends, rx, &shared)))
+            .map_err(|e| Error::WriterStopped(format!("could not start its thread: {e}")))?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+            failures,
+        })
+    }
+
+    /// Queues a picture; waits while the queue is full.
+    pub(crate) fn add_image(&self, name: &str, picture: Arc<Picture>, step: u64) -> Result<()> {
+        self.send(Job::Image {
+            name: name.to_owned(),
+            picture,
+            step,
+        })
+    }
+
+    /// Queues a scalar.
+    pub(crate) fn add_scalar(&self, name: &str, value: f64, step: u64) -> Result<()> {
+        self.send(Job::Scalar {
+            name: name.to_owned(),
+            value,
+            step,
+        })
+    }
+
+    /// Queues scalars.
+    pub(crate) fn add_scalars(
+        &self,
+        scalars: BTreeMap<String, f64>,
+        step: u64,
+        file_path: Option<String>,
+    ) -> Result<()> {
+        self.send(Job::Scalars {
+            scalars,
+            step,
+            file_path,
+        })
+    }
+
+    /// Queues the configuration.
+    pub(crate) fn add_config(&self, config: serde_json::Value) -> Result<()> {
+        self.send(Job::Config(config))
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::WriterStopped("it was closed".into()))?;
+        tx.send(job)
+            .map_err(|_| Error::WriterStopped("its thread ended; see earlier errors".into()))
+    }
+
+    /// The failures recorded so far, as an error (none: `Ok`).
+    pub(crate) fn take_failures(&self) -> Result<()> {
+        let failed =
+            std::mem::take(&mut *self.failures.lock().unwrap_or_else(PoisonError::into_inner));
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Write(failed))
+        }
+    }
+
+    /// Waits until everything queued so far is written and flushed, then reports failures.
+    pub(crate) fn flush(&self) -> Result<()> {
+        let (ack_tx, ack_rx) = mpsc::channel();
+        self.send(Job::Flush(ack_tx))?;
+        ack_rx
+            .recv()
+            .map_err(|_| Error::WriterStopped("its thread ended while flushing".into()))?;
+        self.take_failures()
+    }
+
+    /// Writes everything queued, stops the thread and reports every failure.
+    pub(crate) fn close(&mut self) -> Result<()> {
+        let flushed = if self.tx.is_some() {
+            self.flush()
+        } else {
+            Ok(())
+        };
+        self.tx = None;
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            return Err(Error::WriterStopped("its thread panicked".into()));
+        }
+        flushed.and(self.take_failures())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.thread.is_some()
+            && let Err(e) = self.close()
+        {
+            // Nobody is left to return this to: the last chance to say it.
+            log::error!("vis: {e}");
+            eprintln!("vis: {e}");
+        }
+    }
+}
+
+/// The thread: runs every job on every backend, records what fails.
+fn run(mut backends: Vec<Box<dyn VisBackend>>, rx: Receiver<Job>, failures: &Failures) {
+    let record = |backend: &str, item: String, message: String| {
+        failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(WriteFailure {
+                backend: backend.to_owned(),
+                item,
+                message,
+            });
+    };
+    for job in rx {
+        if let Job::Flush(ack) = job {
+            for b in &mut backends {
+                let name = b.name().to_owned();
+                if let Err(message) = guarded(|| b.flush()) {
+                    record(&name, "its pending output".into(), message);
+                }
+            }
+            let _ = ack.send(());
+            continue;
+        }
+        for b in &mut backends {
+            let name = b.name().to_owned();
+            let (item, result) = match &job {
+                Job::Image {
+                    name: image,
+                    picture,
+                    step,
+                } => (
+                    format!("picture '{image}' at step {step}"),
+                    guarded(|| b.add_image(image, picture, *step)),
+                ),
+                Job::Scalar {
+                    name: s,
+                    value,
+                    step,
+                } => (
+                    format!("scalar '{s}' at step {step}"),
+                    guarded(|| b.add_scalar(s, *value, *step)),
+                ),
+                Job::Scalars {
+                    scalars,
+                    step,
+                    file_path,
+                } => (
+                    format!("scalars at step {step}"),
+                    guarded(|| b.add_scalars(scalars, *step, file_path.as_deref())),
+                ),
+                Job::Config(config) => ("the config".to_owned(), guarded(|| b.add_config(config))),
+                Job::Flush(_) => continue,
+            };
+            if let Err(message) = result {
+                record(&name, item, message);
+            }
+        }
+    }
+}
+
+/// Runs `f`, turning an error or a panic into a message.
+fn guarded(f: impl FnOnce() -> Result<()>) -> std::result::Result<(), String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => Err(format!("the backend panicked: {}", panic_message(&*panic))),
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}

@@ -1,0 +1,54 @@
+//! A process of rank 1 draws nothing and never touches the model (mmengine's `master_only`).
+//! Its own test binary: it sets `RANK` for the whole process.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{FakeEngine, Recorded, Recorder, image};
+use vis_core::{
+    ConcatConfig, ConcatImageVisualizer, DataSample, HookConfig, VisualizationHook, Visualizer,
+    VisualizerConfig,
+};
+
+#[test]
+fn rank_one_writes_nothing() {
+    // SAFETY: this test binary has this one test, so no other thread reads the environment.
+    unsafe { std::env::set_var("RANK", "1") };
+    let seen = Recorded::default();
+    let vis = Visualizer::new(
+        vec![Box::new(Recorder(Arc::clone(&seen)))],
+        VisualizerConfig::default(),
+    )
+    .unwrap();
+    let cfg =
+        HookConfig::from_json(r#"{"interval": 1, "vis_kwargs_list": {"type": "GAN"}}"#).unwrap();
+    let mut hook: VisualizationHook<FakeEngine> = VisualizationHook::new(cfg, vis).unwrap();
+    assert!(!hook.is_main_process());
+    let mut engine = FakeEngine::new(4);
+    for i in 0..3 {
+        hook.after_train_iter(&mut engine, i).unwrap();
+    }
+    hook.after_test_iter(0, &[DataSample::new().with("img", image(0.0))])
+        .unwrap();
+    hook.close().unwrap();
+    assert_eq!(engine.forward_calls, 0);
+    assert!(engine.mode_log.is_empty());
+
+    let config = ConcatConfig {
+        fn_key: "p".into(),
+        img_keys: vec!["img".into()],
+        pixel_range: Default::default(),
+        bgr2rgb: false,
+    };
+    let mut concat =
+        ConcatImageVisualizer::new(config, vec![Box::new(Recorder(Arc::clone(&seen)))]).unwrap();
+    concat
+        .add_datasample(
+            &DataSample::new().with("p", "a.png").with("img", image(0.0)),
+            1,
+        )
+        .unwrap();
+    concat.close().unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+}

@@ -1,0 +1,371 @@
+//! The visualizer's backends and background writer: files where MMagic puts them, failures
+//! reported with what failed and no partial file left, back-pressure without loss, flush on drop.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{FakeEngine, Recorded, Recorder};
+use serde_json::json;
+use vis_core::vis_ops::{PngSpeed, RgbImage, encode_png, fs::write_atomic};
+use vis_core::{
+    Error, HookConfig, LocalVisBackend, Picture, Result, VisBackend, VisualizationHook, Visualizer,
+    VisualizerConfig,
+};
+
+/// Every file below `dir`, relative, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let info = d.read_info().unwrap();
+    (info.info().width, info.info().height)
+}
+
+fn picture(w: usize, h: usize) -> Picture {
+    Picture::Image(RgbImage::from_raw(w, h, vec![7; w * h * 3]).unwrap())
+}
+
+#[test]
+fn pictures_land_where_mmagic_puts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let vis = Visualizer::local(dir.path()).unwrap();
+    let cfg = HookConfig::from_json(
+        &json!({"interval": 1, "vis_kwargs_list": [{"type": "GAN", "name": "fake_img", "n_samples": 9},
+                                                    {"type": "DDPMDenoising", "n_samples": 4}]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut hook: VisualizationHook<FakeEngine> = VisualizationHook::new(cfg, vis).unwrap();
+    let mut engine = FakeEngine::new(4);
+    hook.after_train_iter(&mut engine, 0).unwrap();
+    hook.after_train_iter(&mut engine, 1).unwrap();
+    hook.close().unwrap();
+    assert_eq!(
+        files(dir.path()),
+        vec![
+            "vis_image/ddpm_sample_1.gif",
+            "vis_image/ddpm_sample_2.gif",
+            "vis_image/fake_img_1.png",
+            "vis_image/fake_img_2.png"
+        ]
+    );
+    assert_eq!(
+        png_size(&dir.path().join("vis_image/fake_img_2.png")),
+        (20, 20)
+    );
+    let gif = gif::DecodeOptions::new()
+        .read_info(std::fs::File::open(dir.path().join("vis_image/ddpm_sample_1.gif")).unwrap())
+        .unwrap();
+    assert_eq!((gif.width(), gif.height()), (26, 8));
+}
+
+#[test]
+fn an_unwritable_folder_is_reported_with_the_picture_and_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the folder should be: the folder cannot be created, even by root.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"not a folder").unwrap();
+    let mut vis = Visualizer::local(&blocked).unwrap();
+    vis.add_picture("fake_img", picture(4, 4), 1000).unwrap();
+    let err = vis.flush().unwrap_err();
+    let Error::Write(failures) = &err else {
+        panic!("a write error was expected, got {err}");
+    };
+    assert_eq!(failures.len(), 1);
+    let text = err.to_string();
+    assert!(text.contains("picture 'fake_img' at step 1000"), "{text}");
+    assert!(
+        text.contains("creating the folder") && text.contains("blocked/vis_image"),
+        "{text}"
+    );
+    assert_eq!(files(dir.path()), vec!["blocked"]);
+    // Reported once: the next flush is clean.
+    vis.flush().unwrap();
+    vis.close().unwrap();
+}
+
+/// A writer that fails once `left` bytes are written, like a disk filling up.
+struct Filling<W> {
+    inner: W,
+    left: usize,
+}
+
+impl<W: Write> Write for Filling<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.left {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device",
+            ));
+        }
+        self.left -= buf.len();
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A local-like backend whose disk holds only `budget` bytes per file.
+struct SmallDisk {
+    dir: PathBuf,
+    budget: usize,
+}
+
+impl VisBackend for SmallDisk {
+    fn name(&self) -> &str {
+        "SmallDisk"
+    }
+
+    fn add_image(&mut self, name: &str, picture: &Picture, step: u64) -> Result<()> {
+        let Picture::Image(image) = picture else {
+            return Ok(());
+        };
+        let path = self.dir.join(format!("{name}_{step}.png"));
+        write_atomic(&path, |w| {
+            encode_png(
+                image,
+                PngSpeed::Fast,
+                Filling {
+                    inner: w,
+                    left: self.budget,
+                },
+            )
+        })?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_disk_that_fills_up_leaves_no_partial_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = SmallDisk {
+        dir: dir.path().to_path_buf(),
+        budget: 100,
+    };
+    let mut vis = Visualizer::new(vec![Box::new(backend)], VisualizerConfig::default()).unwrap();
+    let noisy: Vec<u8> = (0..64 * 64 * 3).map(|i| (i * 7919 % 251) as u8).collect();
+    vis.add_picture(
+        "fake_img",
+        Picture::Image(RgbImage::from_raw(64, 64, noisy).unwrap()),
+        5,
+    )
+    .unwrap();
+    // A small picture fits.
+    vis.add_picture("tiny", picture(1, 1), 5).unwrap();
+    let err = vis.close().unwrap_err().to_string();
+    assert!(
+        err.contains("SmallDisk could not write picture 'fake_img' at step 5"),
+        "{err}"
+    );
+    assert!(err.contains("no space left on device"), "{err}");
+    assert_eq!(
+        files(dir.path()),
+        vec!["tiny_5.png"],
+        "no partial or temporary file"
+    );
+}
+
+/// A backend that takes `delay` per picture.
+struct Slow {
+    delay: Duration,
+    seen: Recorded,
+}
+
+impl VisBackend for Slow {
+    fn name(&self) -> &str {
+        "Slow"
+    }
+
+    fn add_image(&mut self, name: &str, picture: &Picture, step: u64) -> Result<()> {
+        std::thread::sleep(self.delay);
+        self.seen
+            .lock()
+            .unwrap()
+            .push((name.to_owned(), step, picture.clone()));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_slow_backend_applies_back_pressure_without_losing_a_picture() {
+    let seen = Recorded::default();
+    let delay = Duration::from_millis(40);
+    let config = VisualizerConfig {
+        queue_capacity: 2,
+        ..VisualizerConfig::default()
+    };
+    let mut vis = Visualizer::new(
+        vec![Box::new(Slow {
+            delay,
+            seen: Arc::clone(&seen),
+        })],
+        config,
+    )
+    .unwrap();
+    let start = Instant::now();
+    for step in 0..8 {
+        vis.add_picture("p", picture(2, 2), step).unwrap();
+    }
+    let submitting = start.elapsed();
+    // 8 pictures, 2 waiting and 1 being written at most: the caller waited for at least 5.
+    assert!(
+        submitting >= delay * 4,
+        "submitting took only {submitting:?}"
+    );
+    vis.flush().unwrap();
+    let steps: Vec<u64> = seen.lock().unwrap().iter().map(|p| p.1).collect();
+    assert_eq!(steps, (0..8).collect::<Vec<_>>());
+}
+
+/// A backend failing on its first picture only.
+struct FailsOnce {
+    failed: bool,
+}
+
+impl VisBackend for FailsOnce {
+    fn name(&self) -> &str {
+        "FailsOnce"
+    }
+
+    fn add_image(&mut self, name: &str, _: &Picture, _: u64) -> Result<()> {
+        if self.failed {
+            return Ok(());
+        }
+        self.failed = true;
+        Err(Error::Sample(format!("{name}: disk on fire")))
+    }
+}
+
+#[test]
+fn a_failure_is_returned_at_the_next_call() {
+    let mut vis = Visualizer::new(
+        vec![Box::new(FailsOnce { failed: false })],
+        VisualizerConfig::default(),
+    )
+    .unwrap();
+    vis.add_picture("first", picture(1, 1), 1).unwrap();
+    // Give the writer time to fail on the first picture.
+    std::thread::sleep(Duration::from_millis(200));
+    let err = vis
+        .add_picture("second", picture(1, 1), 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("FailsOnce could not write picture 'first' at step 1: first: disk on fire"),
+        "{err}"
+    );
+    vis.add_picture("third", picture(1, 1), 3).unwrap();
+    vis.close().unwrap();
+}
+
+/// A backend that panics.
+struct Panics;
+
+impl VisBackend for Panics {
+    fn name(&self) -> &str {
+        "Panics"
+    }
+
+    fn add_image(&mut self, _: &str, _: &Picture, _: u64) -> Result<()> {
+        panic!("backend bug");
+    }
+}
+
+#[test]
+fn a_panicking_backend_is_an_error_and_the_others_still_write() {
+    let seen = Recorded::default();
+    let mut vis = Visualizer::new(
+        vec![Box::new(Panics), Box::new(Recorder(Arc::clone(&seen)))],
+        VisualizerConfig::default(),
+    )
+    .unwrap();
+    vis.add_picture("p", picture(1, 1), 1).unwrap();
+    let err = vis.flush().unwrap_err().to_string();
+    assert!(err.contains("the backend panicked: backend bug"), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    vis.add_picture("p", picture(1, 1), 2).unwrap();
+    let err = vis.close().unwrap_err().to_string();
+    assert!(err.contains("picture 'p' at step 2"), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn dropping_the_visualizer_writes_everything_queued() {
+    let seen = Recorded::default();
+    {
+        let mut vis = Visualizer::new(
+            vec![Box::new(Slow {
+                delay: Duration::from_millis(10),
+                seen: Arc::clone(&seen),
+            })],
+            VisualizerConfig::default(),
+        )
+        .unwrap();
+        for step in 0..5 {
+            vis.add_picture("p", picture(1, 1), step).unwrap();
+        }
+    }
+    assert_eq!(seen.lock().unwrap().len(), 5);
+}
+
+#[test]
+fn the_hook_blocks_only_for_sampling_and_drawing() {
+    // A backend that takes 300 ms: the hook's call returns long before it is done.
+    let seen = Recorded::default();
+    let vis = Visualizer::new(
+        vec![Box::new(Slow {
+            delay: Duration::from_millis(300),
+            seen: Arc::clone(&seen),
+        })],
+        VisualizerConfig::default(),
+    )
+    .unwrap();
+    let cfg = HookConfig::from_json(
+        &json!({"interval": 1, "vis_kwargs_list": {"type": "GAN", "n_samples": 4}}).to_string(),
+    )
+    .unwrap();
+    let mut hook: VisualizationHook<FakeEngine> = VisualizationHook::new(cfg, vis).unwrap();
+    let mut engine = FakeEngine::new(4);
+    hook.after_train_iter(&mut engine, 0).unwrap();
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "the picture is still being written"
+    );
+    hook.flush().unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_removed_folder_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("vis_data");
+    let backend = LocalVisBackend::new(&save);
+    let mut vis = Visualizer::new(vec![Box::new(backend)], VisualizerConfig::default()).unwrap();
+    vis.add_picture("a", picture(2, 2), 1).unwrap();
+    vis.flush().unwrap();
+    std::fs::remove_dir_all(&save).unwrap();
+    vis.add_picture("a", picture(2, 2), 2).unwrap();
+    vis.close().unwrap();
+    assert_eq!(files(&save), vec!["vis_image/a_2.png"]);
+}
