@@ -82,8 +82,8 @@ fn gan_alias_samples_noise_and_truncates_to_n_samples() {
         panic!("one noise batch should be kept");
     };
     assert_eq!(noise.len(), 10);
-    for i in 0..9 {
-        assert_eq!(cell(pic, i % 3, i / 3), byte(noise[i]), "cell {i}");
+    for (i, &v) in noise.iter().take(9).enumerate() {
+        assert_eq!(cell(pic, i % 3, i / 3), byte(v), "cell {i}");
     }
 }
 
