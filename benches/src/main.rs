@@ -6,6 +6,7 @@
 //! JSON. Run it through `cargo xtask bench`, which builds it in release mode and runs the peer.
 
 mod content;
+mod hook;
 mod peer;
 mod table;
 mod workload;
@@ -80,8 +81,13 @@ pub(crate) fn median_ms(min_reps: usize, budget_ms: f64, mut f: impl FnMut()) ->
         f();
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    median(times)
+}
+
+/// The median of some timings (NaN for none).
+pub(crate) fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn main() {
@@ -104,6 +110,9 @@ fn run() -> Result<(), String> {
         for w in &workloads {
             let measured = pool.install(|| w.measure(threads, tmp.path(), &opts))?;
             rows.extend(measured);
+        }
+        if let Some(dcgan) = workloads.first() {
+            rows.extend(pool.install(|| hook::measure(dcgan, threads, tmp.path(), &opts))?);
         }
     }
     for path in &opts.peer_json {

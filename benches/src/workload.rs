@@ -59,6 +59,23 @@ impl Workload {
             .collect()
     }
 
+    /// The workload's name.
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The first key: its name, shape and data.
+    pub(crate) fn first_key(&self) -> Option<(&str, &[usize], &[f32])> {
+        self.keys
+            .first()
+            .map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice()))
+    }
+
+    /// Images per row.
+    pub(crate) fn nrow(&self) -> usize {
+        self.nrow
+    }
+
     fn is_sequence(&self) -> bool {
         self.keys.first().is_some_and(|(_, s, _)| s.len() == 5)
     }

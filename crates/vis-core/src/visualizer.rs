@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use vis_ops::{
     ChannelOrder, FrameSpec, GridSpec, ImageBatch, PixelMap, Quantize, RenderSpec, Renderer,
+    RgbImage,
 };
 
 use crate::backend::{LocalVisBackend, Picture, VisBackend};
@@ -15,7 +16,7 @@ use crate::config::{Extra, VisMode};
 use crate::error::{Error, Result};
 use crate::sample::DataSample;
 use crate::tensor::LentTensor;
-use crate::writer::Writer;
+use crate::writer::{BufferPool, Writer};
 
 /// How the Visualizer turns floats into pictures and how it writes them.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,6 +78,7 @@ pub struct DrawRequest<'a> {
 pub struct Visualizer {
     config: VisualizerConfig,
     writer: Writer,
+    pool: Arc<BufferPool>,
 }
 
 impl std::fmt::Debug for Visualizer {
@@ -91,8 +93,19 @@ impl Visualizer {
     /// A visualizer writing through `backends`.
     pub fn new(backends: Vec<Box<dyn VisBackend>>, config: VisualizerConfig) -> Result<Self> {
         config.map.validate()?;
-        let writer = Writer::spawn(backends, config.queue_capacity, config.writer_threads)?;
-        Ok(Self { config, writer })
+        // Queued pictures, one being written, one being drawn.
+        let pool = Arc::new(BufferPool::new(config.queue_capacity + 2));
+        let writer = Writer::spawn(
+            backends,
+            config.queue_capacity,
+            config.writer_threads,
+            Arc::clone(&pool),
+        )?;
+        Ok(Self {
+            config,
+            writer,
+            pool,
+        })
     }
 
     /// A visualizer writing pictures to `{save_dir}/vis_image/` with the default settings.
@@ -245,10 +258,16 @@ impl Visualizer {
             },
         };
         let renderer = Renderer::default();
+        let mut buffer = self.pool.take();
         match request.vis_mode {
-            VisMode::Image => Ok(Picture::Image(
-                renderer.grid(&batches, &spec).map_err(draw_err)?,
-            )),
+            VisMode::Image => {
+                let layout = renderer
+                    .grid_into(&batches, &spec, &mut buffer)
+                    .map_err(draw_err)?;
+                Ok(Picture::Image(
+                    RgbImage::from_raw(layout.width, layout.height, buffer).map_err(draw_err)?,
+                ))
+            }
             VisMode::Gif => {
                 let frames = FrameSpec {
                     n_skip: extra_usize(request.extra, "n_skip").unwrap_or(1),

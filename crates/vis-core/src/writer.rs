@@ -37,6 +37,42 @@ enum Job {
 /// Failures recorded by the thread, taken by the caller.
 type Failures = Arc<Mutex<Vec<WriteFailure>>>;
 
+/// Buffers of written pictures, handed back for the next pictures to be drawn into: a fresh
+/// canvas costs zeroing and page faults on the training thread. It holds at most as many as can
+/// be in flight, so memory stays bounded by the queue.
+#[derive(Debug, Default)]
+pub(crate) struct BufferPool {
+    buffers: Mutex<Vec<Vec<u8>>>,
+    limit: usize,
+}
+
+impl BufferPool {
+    /// A pool keeping at most `limit` buffers.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            buffers: Mutex::default(),
+            limit,
+        }
+    }
+
+    /// A buffer to draw into (empty when there is none).
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// Gives a buffer back.
+    pub(crate) fn put(&self, buffer: Vec<u8>) {
+        let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
+        if buffers.len() < self.limit {
+            buffers.push(buffer);
+        }
+    }
+}
+
 /// A background thread running `backends`, fed through a queue of `capacity` jobs.
 pub(crate) struct Writer {
     tx: Option<SyncSender<Job>>,
@@ -51,10 +87,11 @@ impl Writer {
         backends: Vec<Box<dyn VisBackend>>,
         capacity: usize,
         threads: usize,
+        pool: Arc<BufferPool>,
     ) -> Result<Self> {
         let (tx, rx) = mpsc::sync_channel(capacity.max(1));
         let failures: Failures = Arc::default();
-        let pool = rayon::ThreadPoolBuilder::new()
+        let encode_pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(|i| format!("vis-encode-{i}"))
             .build()
@@ -62,7 +99,7 @@ impl Writer {
         let shared = Arc::clone(&failures);
         let thread = std::thread::Builder::new()
             .name("vis-writer".into())
-            .spawn(move || pool.install(|| run(backends, rx, &shared)))
+            .spawn(move || encode_pool.install(|| run(backends, rx, &shared, &pool)))
             .map_err(|e| Error::WriterStopped(format!("could not start its thread: {e}")))?;
         Ok(Self {
             tx: Some(tx),
@@ -168,7 +205,12 @@ impl Drop for Writer {
 }
 
 /// The thread: runs every job on every backend, records what fails.
-fn run(mut backends: Vec<Box<dyn VisBackend>>, rx: Receiver<Job>, failures: &Failures) {
+fn run(
+    mut backends: Vec<Box<dyn VisBackend>>,
+    rx: Receiver<Job>,
+    failures: &Failures,
+    pool: &BufferPool,
+) {
     let record = |backend: &str, item: String, message: String| {
         failures
             .lock()
@@ -223,6 +265,11 @@ fn run(mut backends: Vec<Box<dyn VisBackend>>, rx: Receiver<Job>, failures: &Fai
             if let Err(message) = result {
                 record(&name, item, message);
             }
+        }
+        if let Job::Image { picture, .. } = job
+            && let Ok(picture) = Arc::try_unwrap(picture)
+        {
+            pool.put(picture.into_bytes());
         }
     }
 }

@@ -204,6 +204,11 @@ impl RgbFrames {
     pub fn as_bytes(&self) -> &[u8] {
         &self.data
     }
+
+    /// All frames' bytes, taken out.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.data
+    }
 }
 
 /// Checks that `len` bytes are exactly `count` RGB pictures of `width` x `height`.

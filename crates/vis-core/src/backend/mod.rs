@@ -33,6 +33,14 @@ impl Picture {
         }
     }
 
+    /// The picture's bytes, taken out (to be drawn into again).
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Picture::Image(i) => i.into_bytes(),
+            Picture::Animation { frames, .. } => frames.into_bytes(),
+        }
+    }
+
     /// The file extension it is saved with (`png` or `gif`).
     pub fn extension(&self) -> &'static str {
         match self {
