@@ -17,4 +17,7 @@ pub(crate) enum CliError {
     /// The pixel path failed (exit code 1).
     #[error(transparent)]
     Ops(#[from] vis_ops::Error),
+    /// The demo failed (exit code 1).
+    #[error(transparent)]
+    Demo(#[from] vis_candle::Error),
 }

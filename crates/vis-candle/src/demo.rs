@@ -1,0 +1,494 @@
+//! The main job behind `vis demo`: trains a reference model on built-in data with the
+//! visualization hook configured as in MMagic's README examples, then runs a test pass, and
+//! reports where the pictures are, a quality figure first vs last, and what the hook cost.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::json;
+use vis_core::{
+    DataSample, Engine, EngineError, HookConfig, LocalVisBackend, Sampler, SamplerSpec,
+    VisualizationHook, Visualizer, VisualizerConfig,
+};
+use vis_ops::{ChannelOrder, Quantize};
+
+use crate::data::{Dataset, Loader};
+use crate::datasets::{PairedShapes, Shapes};
+use crate::engine::CandleEngine;
+use crate::error::{Error, Result};
+use crate::model::{GenerativeModel, Inputs, Losses, TrainableModel};
+use crate::models::{dcgan, ddpm, pix2pix};
+use crate::rng::SeededRng;
+
+/// Which model the demo trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoKind {
+    /// A DCGAN on 32x32 coloured shapes, drawn with the `GAN` alias.
+    Gan,
+    /// pix2pix from outlines to filled shapes (64x64), drawn with `Translation` and
+    /// `TranslationVal`.
+    Translation,
+    /// A small DDPM, drawn as a GIF of its denoising with the `DDPMDenoising` alias.
+    Ddpm,
+}
+
+impl DemoKind {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            DemoKind::Gan => "gan",
+            DemoKind::Translation => "translation",
+            DemoKind::Ddpm => "ddpm",
+        }
+    }
+
+    /// Training iterations when not given.
+    pub fn default_iters(self) -> usize {
+        match self {
+            DemoKind::Gan => 1000,
+            DemoKind::Translation => 300,
+            DemoKind::Ddpm => 600,
+        }
+    }
+
+    /// Visualization interval when not given: about ten pictures a run.
+    pub fn default_interval(self) -> u64 {
+        match self {
+            DemoKind::Gan => 100,
+            DemoKind::Translation => 30,
+            DemoKind::Ddpm => 150,
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// The model.
+    pub kind: DemoKind,
+    /// Training iterations.
+    pub iters: usize,
+    /// Visualize every `interval` iterations (0: never, the hook off).
+    pub interval: u64,
+    /// Where pictures, fixed inputs and weights go.
+    pub work_dir: PathBuf,
+    /// Seed of data, weights and noise.
+    pub seed: u64,
+}
+
+impl DemoOptions {
+    /// The defaults of `kind`, writing to `work_dirs/demo`.
+    pub fn new(kind: DemoKind) -> Self {
+        Self {
+            kind,
+            iters: kind.default_iters(),
+            interval: kind.default_interval(),
+            work_dir: PathBuf::from("work_dirs/demo"),
+            seed: 0,
+        }
+    }
+}
+
+/// One training iteration done, for a progress display.
+#[derive(Debug)]
+pub struct Progress<'a> {
+    /// Iterations done.
+    pub iter: usize,
+    /// Iterations in all.
+    pub iters: usize,
+    /// This iteration's losses.
+    pub losses: &'a Losses,
+}
+
+/// What the hook cost the training loop.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HookTiming {
+    /// Visualizations drawn.
+    pub visualizations: usize,
+    /// Time the loop spent in the hook, in all.
+    pub blocking: Duration,
+    /// Of which sampling the model (the forward passes and making inputs).
+    pub sampling: Duration,
+}
+
+/// What a demo run did.
+#[derive(Clone, Debug)]
+pub struct DemoReport {
+    /// The folder of the pictures (`{work_dir}/vis_image`).
+    pub picture_dir: PathBuf,
+    /// The trained weights.
+    pub weights: PathBuf,
+    /// What the quality figure measures (lower is better).
+    pub quality_name: &'static str,
+    /// The figure before training.
+    pub quality_first: f32,
+    /// The figure after training.
+    pub quality_last: f32,
+    /// Training iterations run.
+    pub iters: usize,
+    /// Time spent training, hook included.
+    pub train_time: Duration,
+    /// The hook's share.
+    pub hook: HookTiming,
+    /// Test pictures saved.
+    pub test_saved: usize,
+}
+
+/// An engine that times what it spends sampling.
+struct Timed<E> {
+    inner: E,
+    sampling: Duration,
+}
+
+impl<E: Engine> Engine for Timed<E> {
+    type Inputs = E::Inputs;
+
+    fn batch_size(&self) -> usize {
+        self.inner.batch_size()
+    }
+
+    fn set_train(&mut self, train: bool) {
+        self.inner.set_train(train);
+    }
+
+    fn make_sampler(
+        &mut self,
+        spec: &SamplerSpec,
+    ) -> std::result::Result<Sampler<E::Inputs>, EngineError> {
+        let t = Instant::now();
+        let sampler = self.inner.make_sampler(spec);
+        self.sampling += t.elapsed();
+        sampler
+    }
+
+    fn val_step(
+        &mut self,
+        inputs: &E::Inputs,
+    ) -> std::result::Result<Vec<DataSample>, EngineError> {
+        let t = Instant::now();
+        let out = self.inner.val_step(inputs);
+        self.sampling += t.elapsed();
+        out
+    }
+
+    fn load_fixed_inputs(
+        &mut self,
+        buffer_key: &str,
+    ) -> std::result::Result<Option<Vec<E::Inputs>>, EngineError> {
+        self.inner.load_fixed_inputs(buffer_key)
+    }
+
+    fn save_fixed_inputs(
+        &mut self,
+        buffer_key: &str,
+        inputs: &[E::Inputs],
+    ) -> std::result::Result<(), EngineError> {
+        self.inner.save_fixed_inputs(buffer_key, inputs)
+    }
+}
+
+/// The hook's configuration for `kind`, as MMagic's README examples write it.
+pub fn hook_config(kind: DemoKind, interval: u64) -> Result<HookConfig> {
+    let config = match kind {
+        DemoKind::Gan => json!({
+            "interval": interval,
+            "fixed_input": true,
+            "vis_kwargs_list": {"type": "GAN", "name": "fake_img"}
+        }),
+        DemoKind::Translation => json!({
+            "interval": interval,
+            "fixed_input": true,
+            "vis_kwargs_list": [
+                {"type": "Translation", "name": "translation_train", "n_samples": 6, "n_row": 3,
+                 "target_keys": ["img_outline", "fake_shape", "img_shape"]},
+                {"type": "TranslationVal", "name": "translation_val", "n_samples": 16, "n_row": 4,
+                 "target_keys": ["img_outline", "fake_shape", "img_shape"]}
+            ]
+        }),
+        DemoKind::Ddpm => json!({
+            "interval": interval,
+            "fixed_input": true,
+            "vis_kwargs_list": {"type": "DDPMDenoising", "n_skip": ddpm::Config::default().gif_n_skip()}
+        }),
+    };
+    Ok(HookConfig::from_json(&config.to_string())?)
+}
+
+/// Runs the demo, calling `on_progress` after every iteration.
+pub fn run(
+    options: &DemoOptions,
+    on_progress: &mut dyn FnMut(&Progress<'_>),
+) -> Result<DemoReport> {
+    let device = Device::Cpu;
+    let seed = options.seed;
+    match options.kind {
+        DemoKind::Gan => {
+            let config = dcgan::Config::default();
+            let batch = config.batch_size;
+            let model = dcgan::Dcgan::new(config, seed, &device)?;
+            let train: Arc<dyn Dataset> = Arc::new(Shapes::new(20_000, seed));
+            let real = first_examples(train.as_ref(), 256, "img")?;
+            let mut noise_rng = SeededRng::new(seed ^ 0x5EED);
+            let fixed = model.noise(256, &mut noise_rng)?;
+            let quality = move |m: &mut dcgan::Dcgan| -> Result<f32> {
+                let fake = batch_tensor(&m.val_step(&Inputs::Noise(fixed.clone()))?, "fake_img")?;
+                pixel_statistics_distance(&fake, &real)
+            };
+            let engine = CandleEngine::new(model, batch, seed).with_train_data(Arc::clone(&train));
+            let test: Vec<Inputs> = {
+                let mut rng = SeededRng::new(seed ^ 0x7E57);
+                let m = engine.model();
+                // Enough batches for max_save_at_test (100) pictures.
+                (0..test_batches(100, batch))
+                    .map(|_| m.noise(batch, &mut rng).map(Inputs::Noise))
+                    .collect::<Result<_>>()?
+            };
+            train_and_test(
+                options,
+                engine,
+                train,
+                test,
+                "pixel statistics distance",
+                quality,
+                on_progress,
+            )
+        }
+        DemoKind::Translation => {
+            let config = pix2pix::Config::default();
+            let batch = config.batch_size;
+            let model = pix2pix::Pix2Pix::new(config, seed, &device)?;
+            let train: Arc<dyn Dataset> = Arc::new(PairedShapes::new(4_000, seed));
+            let val: Arc<dyn Dataset> = Arc::new(PairedShapes::new(64, seed ^ 0x7A1));
+            let test: Arc<dyn Dataset> = Arc::new(PairedShapes::new(32, seed ^ 0x7E57));
+            let val_batch = Loader::new(Arc::clone(&val), 64, None)?.next_batch()?;
+            let quality = move |m: &mut pix2pix::Pix2Pix| m.l1_on(&val_batch);
+            let engine = CandleEngine::new(model, batch, seed)
+                .with_train_data(Arc::clone(&train))
+                .with_val_data(val)
+                .with_test_data(Arc::clone(&test));
+            let mut loader = Loader::new(test, batch, None)?;
+            let batches = test_batches(32, batch);
+            let test = (0..batches)
+                .map(|_| loader.next_batch().map(Inputs::Data))
+                .collect::<Result<_>>()?;
+            train_and_test(
+                options,
+                engine,
+                train,
+                test,
+                "validation L1",
+                quality,
+                on_progress,
+            )
+        }
+        DemoKind::Ddpm => {
+            let config = ddpm::Config::default();
+            let batch = config.batch_size;
+            let model = ddpm::Ddpm::new(config, seed, &device)?;
+            let train: Arc<dyn Dataset> = Arc::new(Shapes::new(20_000, seed));
+            let real = first_examples(train.as_ref(), 128, "img")?;
+            let quality = move |m: &mut ddpm::Ddpm| -> Result<f32> {
+                let mut args = serde_json::Map::new();
+                args.insert("num_batches".into(), json!(32));
+                let samples = m.val_step(&Inputs::Arguments(args))?;
+                pixel_statistics_distance(
+                    &batch_tensor(&final_images(samples)?, "fake_img")?,
+                    &real,
+                )
+            };
+            let engine = CandleEngine::new(model, batch, seed).with_train_data(Arc::clone(&train));
+            let mut args = serde_json::Map::new();
+            args.insert("num_batches".into(), json!(batch));
+            train_and_test(
+                options,
+                engine,
+                train,
+                vec![Inputs::Arguments(args)],
+                "pixel statistics distance",
+                quality,
+                on_progress,
+            )
+        }
+    }
+}
+
+/// Batches needed for `n` test examples.
+fn test_batches(n: usize, batch: usize) -> usize {
+    n.div_ceil(batch.max(1))
+}
+
+/// The training loop with the hook, then the test pass.
+fn train_and_test<M: TrainableModel>(
+    options: &DemoOptions,
+    engine: CandleEngine<M>,
+    train: Arc<dyn Dataset>,
+    test_inputs: Vec<Inputs>,
+    quality_name: &'static str,
+    mut quality: impl FnMut(&mut M) -> Result<f32>,
+    on_progress: &mut dyn FnMut(&Progress<'_>),
+) -> Result<DemoReport> {
+    let work_dir = &options.work_dir;
+    std::fs::create_dir_all(work_dir).map_err(|e| Error::File {
+        path: work_dir.clone(),
+        message: format!("cannot create the work folder: {e}"),
+    })?;
+    let batch = engine.batch_size();
+    let mut engine = Timed {
+        inner: engine.with_fixed_inputs_in(work_dir),
+        sampling: Duration::ZERO,
+    };
+    let visualizer = Visualizer::new(
+        vec![Box::new(LocalVisBackend::new(work_dir))],
+        VisualizerConfig {
+            // The built-in data is RGB in [-1, 1]; MMagic truncates when quantizing.
+            order: ChannelOrder::Rgb,
+            quantize: Quantize::Truncate,
+            ..VisualizerConfig::default()
+        },
+    )?;
+    let mut hook =
+        VisualizationHook::new(hook_config(options.kind, options.interval)?, visualizer)?;
+    let mut rng = SeededRng::new(options.seed ^ 0x7EA1);
+    let mut loader = Loader::new(train, batch, Some(rng.fork()))?;
+    fn model<M: TrainableModel>(engine: &mut Timed<CandleEngine<M>>) -> &mut M {
+        engine.inner.model_mut()
+    }
+
+    model(&mut engine).set_train(false);
+    let quality_first = quality(model(&mut engine))?;
+    model(&mut engine).set_train(true);
+
+    let mut timing = HookTiming::default();
+    let start = Instant::now();
+    for iter in 0..options.iters {
+        let data = loader.next_batch()?;
+        let losses = model(&mut engine).train_step(&data, &mut rng)?;
+        let sampling_before = engine.sampling;
+        let t = Instant::now();
+        let drew = vis_core::every_n_inner_iters(iter, options.interval);
+        let result = hook.after_train_iter(&mut engine, iter);
+        if drew {
+            timing.visualizations += 1;
+            timing.blocking += t.elapsed();
+            timing.sampling += engine.sampling - sampling_before;
+        }
+        // A failed picture is reported and training goes on.
+        if let Err(e) = result {
+            log::warn!("visualization at iteration {}: {e}", iter + 1);
+        }
+        on_progress(&Progress {
+            iter: iter + 1,
+            iters: options.iters,
+            losses: &losses,
+        });
+    }
+    let train_time = start.elapsed();
+
+    model(&mut engine).set_train(false);
+    let quality_last = quality(model(&mut engine))?;
+    let mut test_saved = 0;
+    for (batch_idx, inputs) in test_inputs.iter().enumerate() {
+        let outputs = final_images(model(&mut engine).val_step(inputs)?)?;
+        test_saved += outputs.len();
+        hook.after_test_iter(batch_idx, &outputs)?;
+    }
+    if let vis_core::MaxSave::Limit(max) = hook.config().max_save_at_test {
+        test_saved = test_saved.min(max);
+    }
+    let weights = work_dir.join(format!("{}.safetensors", options.kind.name()));
+    engine.inner.model().save(&weights)?;
+    hook.close()?;
+    Ok(DemoReport {
+        picture_dir: work_dir.join("vis_image"),
+        weights,
+        quality_name,
+        quality_first,
+        quality_last,
+        iters: options.iters,
+        train_time,
+        hook: timing,
+        test_saved,
+    })
+}
+
+/// Samples whose sequences `[T, C, H, W]` are replaced by their last frame (the test pass
+/// saves images).
+fn final_images(samples: Vec<DataSample>) -> Result<Vec<DataSample>> {
+    samples
+        .into_iter()
+        .map(|sample| {
+            let mut out = DataSample::new();
+            for (key, value) in sample.iter() {
+                match value {
+                    vis_core::Value::Tensor(t) if t.ndim() == 4 => {
+                        let last = t.shape().first().copied().unwrap_or(1).saturating_sub(1);
+                        out.insert(key, t.index(last)?);
+                    }
+                    other => out.insert(key, other.clone()),
+                }
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
+/// The first `n` examples' `key` tensors, stacked.
+fn first_examples(dataset: &dyn Dataset, n: usize, key: &str) -> Result<Tensor> {
+    let n = n.min(dataset.len());
+    let tensors = (0..n)
+        .map(|i| {
+            dataset
+                .get(i)?
+                .remove(key)
+                .ok_or_else(|| Error::Dataset(format!("no key '{key}'")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::stack(&tensors, 0)?)
+}
+
+/// The `key` tensors of `samples`, stacked into one f32 tensor `[N, ...]` on the CPU.
+fn batch_tensor(samples: &[DataSample], key: &str) -> Result<Tensor> {
+    let mut values = Vec::new();
+    let mut shape = Vec::new();
+    for sample in samples {
+        let tensor = sample.vis_tensor(key)?;
+        shape = tensor.shape().to_vec();
+        let lent = tensor.lend()?;
+        match lent.elements() {
+            vis_ops::Elements::F32(v) => values.extend_from_slice(v),
+            vis_ops::Elements::F16(v) => values.extend(v.iter().map(|x| x.to_f32())),
+            vis_ops::Elements::Bf16(v) => values.extend(v.iter().map(|x| x.to_f32())),
+            vis_ops::Elements::U8(v) => {
+                values.extend(v.iter().map(|&x| f32::from(x) / 127.5 - 1.0))
+            }
+        }
+    }
+    shape.insert(0, samples.len());
+    Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+}
+
+/// How far generated images are from real ones in their pixel statistics, in 8-bit levels:
+/// the root mean square difference of the per-pixel means plus that of the per-pixel standard
+/// deviations, over `[N, C, H, W]` batches in [-1, 1] (real images are average-pooled down to
+/// the generated size when it is smaller). 0 for identical statistics.
+pub fn pixel_statistics_distance(fake: &Tensor, real: &Tensor) -> Result<f32> {
+    let fake = fake.to_dtype(DType::F32)?;
+    let mut real = real.to_dtype(DType::F32)?;
+    let (fh, rh) = (fake.dim(2)?, real.dim(2)?);
+    if rh > fh && fh > 0 && rh % fh == 0 {
+        real = real.avg_pool2d(rh / fh)?;
+    }
+    let stats = |x: &Tensor| -> Result<(Tensor, Tensor)> {
+        let mean = x.mean_keepdim(0)?;
+        let std = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?.sqrt()?;
+        Ok((mean, std))
+    };
+    let (fm, fs) = stats(&fake)?;
+    let (rm, rs) = stats(&real)?;
+    let rms = |a: &Tensor, b: &Tensor| -> Result<f32> {
+        Ok((a - b)?.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?)
+    };
+    Ok((rms(&fm, &rm)? + rms(&fs, &rs)?) * 127.5)
+}

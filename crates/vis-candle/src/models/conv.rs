@@ -1,0 +1,316 @@
+//! A 2-D convolution as im2col + one matrix product. Candle 0.11's CPU `conv2d` is a direct
+//! tiled convolution and its backward pass a direct transposed convolution; on the demo's
+//! models a training step spends most of its time there. Here the columns are gathered by a
+//! small custom op (whose backward scatters them back), and the product and its gradients are
+//! Candle's matrix multiplication on GEMM. Weights have the names and shapes of
+//! `candle_nn::Conv2d`.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+
+use crate::error::Result;
+
+/// A convolution of `kernel x kernel` with `stride` and zero `padding`, plus a bias.
+#[derive(Clone, Debug)]
+pub struct Conv {
+    weight: Tensor,
+    bias: Tensor,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv {
+    /// Weights `[cout, cin, k, k]` and bias `[cout]` from `vb` (`weight`, `bias`).
+    pub fn new(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let weight = vb.get((cout, cin, kernel, kernel), "weight")?;
+        let bias = vb.get(cout, "bias")?;
+        Ok(Self {
+            weight,
+            bias,
+            kernel,
+            stride: stride.max(1),
+            padding,
+        })
+    }
+}
+
+impl Module for Conv {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let geometry = Geometry::new(c, h, w, self.kernel, self.stride, self.padding)?;
+        let (ho, wo) = (geometry.ho, geometry.wo);
+        let cout = self.weight.dim(0)?;
+        let columns = x.contiguous()?.apply_op1(Im2Col(geometry))?;
+        self.weight
+            .reshape((cout, c * self.kernel * self.kernel))?
+            .matmul(&columns)?
+            .reshape((cout, n, ho, wo))?
+            .transpose(0, 1)?
+            .broadcast_add(&self.bias.reshape((1, cout, 1, 1))?)
+    }
+}
+
+/// Sizes of one convolution's input, kernel and output.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Geometry {
+    fn new(
+        c: usize,
+        h: usize,
+        w: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+    ) -> candle_core::Result<Self> {
+        if h + 2 * p < k || w + 2 * p < k || k == 0 {
+            candle_core::bail!(
+                "a {k}x{k} convolution needs an input of at least {k}x{k}, got {h}x{w}"
+            );
+        }
+        let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        Ok(Self {
+            c,
+            h,
+            w,
+            k,
+            s,
+            p,
+            ho,
+            wo,
+        })
+    }
+
+    /// The input index under output position `o` at kernel offset `tap`, if inside `len`.
+    fn source(&self, o: usize, tap: usize, len: usize) -> Option<usize> {
+        (o * self.s + tap).checked_sub(self.p).filter(|&i| i < len)
+    }
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(values), Some((start, end))) => values
+            .get(start..end)
+            .ok_or_else(|| candle_core::Error::Msg("tensor storage out of range".into())),
+        _ => candle_core::bail!("the convolution takes contiguous f32 tensors"),
+    }
+}
+
+/// `[N, C, H, W]` to columns `[C * K * K, N * Ho * Wo]`: row `(c, ky, kx)` holds, for every
+/// image and output position, the input pixel under kernel tap `(ky, kx)` (zero outside).
+struct Im2Col(Geometry);
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "vis-im2col"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = self.0;
+        let x = contiguous_f32(storage, layout)?;
+        let plane = (g.h * g.w).max(1);
+        let n = x.len() / (g.c * plane).max(1);
+        let positions = (g.ho * g.wo).max(1);
+        let mut columns = vec![0f32; g.c * g.k * g.k * n * positions];
+        columns
+            .par_chunks_mut((n * positions).max(1))
+            .enumerate()
+            .for_each(|(row, out)| {
+                let (ci, ky, kx) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
+                let images = x.chunks(plane).skip(ci).step_by(g.c.max(1));
+                for (image, out) in images.zip(out.chunks_mut(positions)) {
+                    for (oy, out) in out.chunks_mut(g.wo.max(1)).enumerate() {
+                        let Some(iy) = g.source(oy, ky, g.h) else {
+                            continue;
+                        };
+                        let Some(src) = image.get(iy * g.w..(iy + 1) * g.w) else {
+                            continue;
+                        };
+                        for (ox, value) in out.iter_mut().enumerate() {
+                            if let Some(&v) = g.source(ox, kx, g.w).and_then(|ix| src.get(ix)) {
+                                *value = v;
+                            }
+                        }
+                    }
+                }
+            });
+        let shape = Shape::from((g.c * g.k * g.k, n * g.ho * g.wo));
+        Ok((CpuStorage::F32(columns), shape))
+    }
+
+    fn bwd(&self, x: &Tensor, _: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let n = x.dim(0)?;
+        Ok(Some(
+            grad.contiguous()?.apply_op1_no_bwd(&Col2Im(self.0, n))?,
+        ))
+    }
+}
+
+/// The adjoint of [`Im2Col`] for `N` images: columns back to `[N, C, H, W]`, summing the
+/// taps that read the same pixel.
+struct Col2Im(Geometry, usize);
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "vis-col2im"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (g, n) = (self.0, self.1);
+        let columns = contiguous_f32(storage, layout)?;
+        let plane = (g.h * g.w).max(1);
+        let positions = g.ho * g.wo;
+        let row_len = n * positions;
+        let mut x = vec![0f32; n * g.c * g.h * g.w];
+        x.par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(index, image)| {
+                let (ni, ci) = (index / g.c.max(1), index % g.c.max(1));
+                for ky in 0..g.k {
+                    for kx in 0..g.k {
+                        let start = ((ci * g.k + ky) * g.k + kx) * row_len + ni * positions;
+                        let Some(taps) = columns.get(start..start + positions) else {
+                            continue;
+                        };
+                        for (oy, taps) in taps.chunks(g.wo.max(1)).enumerate() {
+                            let Some(iy) = g.source(oy, ky, g.h) else {
+                                continue;
+                            };
+                            let Some(dst) = image.get_mut(iy * g.w..(iy + 1) * g.w) else {
+                                continue;
+                            };
+                            for (ox, &t) in taps.iter().enumerate() {
+                                if let Some(v) =
+                                    g.source(ox, kx, g.w).and_then(|ix| dst.get_mut(ix))
+                                {
+                                    *v += t;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(x), Shape::from((n, g.c, g.h, g.w))))
+    }
+}
+
+/// Nearest-neighbour 2x upsampling `[N, C, H, W] -> [N, C, 2H, 2W]` by broadcasting, whose
+/// backward is a sum (Candle's `upsample_nearest2d` backward runs a grouped convolution, one
+/// group per channel).
+pub fn upsample2x(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    x.reshape((n, c, h, 1, w, 1))?
+        .broadcast_as((n, c, h, 2, w, 2))?
+        .contiguous()?
+        .reshape((n, c, 2 * h, 2 * w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn output_and_gradients_agree_with_candles_conv2d() {
+        let dev = Device::Cpu;
+        for (k, s, p, size) in [
+            (3, 1, 1, 8),
+            (4, 2, 1, 8),
+            (3, 2, 1, 9),
+            (1, 1, 0, 5),
+            (5, 1, 2, 7),
+        ] {
+            let map = candle_nn::VarMap::new();
+            let vb = VarBuilder::from_varmap(&map, DType::F32, &dev);
+            let conv = Conv::new(3, 5, k, s, p, vb).unwrap();
+            let x = candle_core::Var::randn(0f32, 1.0, (2, 3, size, size), &dev).unwrap();
+            let ours = conv.forward(x.as_tensor()).unwrap();
+            let theirs = x
+                .conv2d(&conv.weight, p, s, 1, 1)
+                .unwrap()
+                .broadcast_add(&conv.bias.reshape((1, 5, 1, 1)).unwrap())
+                .unwrap();
+            assert_eq!(ours.dims(), theirs.dims(), "k {k} s {s}");
+            assert!(max_diff(&ours, &theirs) < 1e-4, "k {k} s {s}");
+            let mix = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
+            let ours = (ours * &mix)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let theirs = (theirs * &mix)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, t) in [
+                ("x", x.as_tensor()),
+                ("weight", &conv.weight),
+                ("bias", &conv.bias),
+            ] {
+                let (a, b) = (ours.get(t).unwrap(), theirs.get(t).unwrap());
+                assert_eq!(a.dims(), b.dims(), "{name} k {k} s {s}");
+                assert!(
+                    max_diff(a, b) < 1e-3,
+                    "{name} k {k} s {s}: {}",
+                    max_diff(a, b)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn upsamples_like_candle() {
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 7), &Device::Cpu).unwrap();
+        let ours = upsample2x(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let theirs = x.upsample_nearest2d(10, 14).unwrap();
+        assert_eq!(
+            ours,
+            theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! A DCGAN for 32x32 RGB images: a generator from latent noise (linear to 4x4, then three
+//! nearest-neighbour upsamplings each followed by a 3x3 convolution; candle's CPU transposed
+//! convolution is slow) and a discriminator of strided 4x4 convolutions, trained with the non-saturating logistic loss.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{AdamW, BatchNorm, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use vis_core::DataSample;
+
+use super::conv::{Conv, upsample2x};
+use super::init::{Scheme, initialise};
+use super::{load_maps, save_maps};
+use crate::bridge::samples_from_batch;
+use crate::data::Batch;
+use crate::error::{Error, Result};
+use crate::model::{GenerativeModel, Inputs, Losses, TrainableModel};
+use crate::rng::SeededRng;
+
+/// Sizes and training settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Length of the latent noise vector.
+    pub latent: usize,
+    /// Channels of the generator's first feature map (halved at each upsampling) and of the
+    /// discriminator's last.
+    pub width: usize,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Adam learning rate of both networks.
+    pub lr: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            latent: 64,
+            width: 64,
+            batch_size: 32,
+            lr: 2e-4,
+        }
+    }
+}
+
+fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv> {
+    let padding = if stride == 2 { 1 } else { k / 2 };
+    Conv::new(cin, cout, k, stride, padding, vb)
+}
+
+/// The generator.
+struct Generator {
+    fc: Linear,
+    bn0: BatchNorm,
+    convs: Vec<(Conv, BatchNorm)>,
+    out: Conv,
+    width: usize,
+}
+
+impl Generator {
+    fn new(c: &Config, vb: VarBuilder) -> Result<Self> {
+        let w = c.width;
+        let fc = candle_nn::linear(c.latent, w * 16, vb.pp("fc"))?;
+        let bn0 = candle_nn::batch_norm(w, 1e-5, vb.pp("bn0"))?;
+        let convs = vec![
+            (
+                conv(w, w / 2, 3, 1, vb.pp("conv1"))?,
+                candle_nn::batch_norm(w / 2, 1e-5, vb.pp("bn1"))?,
+            ),
+            (
+                conv(w / 2, w / 4, 3, 1, vb.pp("conv2"))?,
+                candle_nn::batch_norm(w / 4, 1e-5, vb.pp("bn2"))?,
+            ),
+        ];
+        let out = conv(w / 4, 3, 3, 1, vb.pp("conv3"))?;
+        Ok(Self {
+            fc,
+            bn0,
+            convs,
+            out,
+            width: w,
+        })
+    }
+
+    /// Images `[N, 3, 32, 32]` in [-1, 1] from noise `[N, latent]`.
+    fn forward(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        let n = z.dim(0)?;
+        let mut x = self
+            .fc
+            .forward(z)?
+            .reshape((n, self.width, 4, 4))?
+            .apply_t(&self.bn0, train)?
+            .relu()?;
+        for (conv, bn) in &self.convs {
+            x = upsample2x(&x)?.apply(conv)?.apply_t(bn, train)?.relu()?;
+        }
+        Ok(upsample2x(&x)?.apply(&self.out)?.tanh()?)
+    }
+}
+
+/// The discriminator: a logit per image.
+struct Discriminator {
+    convs: Vec<(Conv, Option<BatchNorm>)>,
+    fc: Linear,
+}
+
+impl Discriminator {
+    fn new(c: &Config, vb: VarBuilder) -> Result<Self> {
+        let w = c.width;
+        let convs = vec![
+            (conv(3, w / 4, 4, 2, vb.pp("conv1"))?, None),
+            (
+                conv(w / 4, w / 2, 4, 2, vb.pp("conv2"))?,
+                Some(candle_nn::batch_norm(w / 2, 1e-5, vb.pp("bn2"))?),
+            ),
+            (
+                conv(w / 2, w, 4, 2, vb.pp("conv3"))?,
+                Some(candle_nn::batch_norm(w, 1e-5, vb.pp("bn3"))?),
+            ),
+        ];
+        let fc = candle_nn::linear(w * 16, 1, vb.pp("fc"))?;
+        Ok(Self { convs, fc })
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let mut x = x.clone();
+        for (conv, bn) in &self.convs {
+            x = x.apply(conv)?;
+            if let Some(bn) = bn {
+                x = x.apply_t(bn, train)?;
+            }
+            x = candle_nn::ops::leaky_relu(&x, 0.2)?;
+        }
+        Ok(x.flatten_from(1)?.apply(&self.fc)?)
+    }
+}
+
+/// A DCGAN: generator, discriminator and their optimisers.
+pub struct Dcgan {
+    config: Config,
+    device: Device,
+    train: bool,
+    gen_vars: VarMap,
+    disc_vars: VarMap,
+    generator: Generator,
+    discriminator: Discriminator,
+    gen_opt: AdamW,
+    disc_opt: AdamW,
+}
+
+impl std::fmt::Debug for Dcgan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dcgan")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dcgan {
+    /// A DCGAN with weights drawn from `seed`, on `device`.
+    pub fn new(config: Config, seed: u64, device: &Device) -> Result<Self> {
+        if config.width < 4 || config.latent == 0 {
+            return Err(Error::Model(
+                "the DCGAN needs width >= 4 and latent >= 1".into(),
+            ));
+        }
+        let mut rng = SeededRng::new(seed);
+        let gen_vars = VarMap::new();
+        let disc_vars = VarMap::new();
+        let generator = Generator::new(
+            &config,
+            VarBuilder::from_varmap(&gen_vars, DType::F32, device),
+        )?;
+        let discriminator = Discriminator::new(
+            &config,
+            VarBuilder::from_varmap(&disc_vars, DType::F32, device),
+        )?;
+        initialise(&gen_vars, Scheme::Gan, &mut rng)?;
+        initialise(&disc_vars, Scheme::Gan, &mut rng)?;
+        let params = ParamsAdamW {
+            lr: config.lr,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
+        let gen_opt = AdamW::new(gen_vars.all_vars(), params.clone())?;
+        let disc_opt = AdamW::new(disc_vars.all_vars(), params)?;
+        Ok(Self {
+            config,
+            device: device.clone(),
+            train: true,
+            gen_vars,
+            disc_vars,
+            generator,
+            discriminator,
+            gen_opt,
+            disc_opt,
+        })
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Images `[N, 3, 32, 32]` for noise `[N, latent]`, in the current train/eval mode.
+    pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        self.generator.forward(&z.detach(), self.train)
+    }
+}
+
+impl GenerativeModel for Dcgan {
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn noise(&self, num_batches: usize, rng: &mut SeededRng) -> Result<Tensor> {
+        rng.normal(&[num_batches, self.config.latent], &self.device)
+    }
+
+    fn set_train(&mut self, train: bool) {
+        self.train = train;
+    }
+
+    fn val_step(&mut self, inputs: &Inputs) -> Result<Vec<DataSample>> {
+        let Inputs::Noise(z) = inputs else {
+            return Err(Error::Model(
+                "the DCGAN samples from noise: use the GAN (Noise) sampler".into(),
+            ));
+        };
+        let fake = self.generate(z)?;
+        samples_from_batch(&[("fake_img", &fake)])
+    }
+}
+
+impl TrainableModel for Dcgan {
+    fn train_step(&mut self, batch: &Batch, rng: &mut SeededRng) -> Result<Losses> {
+        let real = batch
+            .get("img")
+            .ok_or_else(|| Error::Model("the DCGAN trains on batches with an 'img' key".into()))?
+            .to_device(&self.device)?;
+        let n = real.dim(0)?;
+        let ones = Tensor::ones((n, 1), DType::F32, &self.device)?;
+        let zeros = Tensor::zeros((n, 1), DType::F32, &self.device)?;
+        let bce = candle_nn::loss::binary_cross_entropy_with_logit;
+
+        let z = self.noise(n, rng)?;
+        let fake = self.generator.forward(&z, true)?;
+        let real_logits = self.discriminator.forward(&real, true)?;
+        let fake_logits = self.discriminator.forward(&fake.detach(), true)?;
+        let loss_disc = ((bce(&real_logits, &ones)? + bce(&fake_logits, &zeros)?)? * 0.5)?;
+        self.disc_opt.backward_step(&loss_disc)?;
+
+        let fake_logits = self.discriminator.forward(&fake, true)?;
+        let loss_gen = bce(&fake_logits, &ones)?;
+        self.gen_opt.backward_step(&loss_gen)?;
+
+        Ok(vec![
+            ("loss_disc", loss_disc.to_scalar::<f32>()?),
+            ("loss_gen", loss_gen.to_scalar::<f32>()?),
+        ])
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        save_maps(
+            path,
+            &[
+                ("generator", &self.gen_vars),
+                ("discriminator", &self.disc_vars),
+            ],
+        )
+    }
+
+    fn load(&mut self, path: &Path) -> Result<()> {
+        load_maps(
+            path,
+            &[
+                ("generator", &self.gen_vars),
+                ("discriminator", &self.disc_vars),
+            ],
+            &self.device,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Config {
+        Config {
+            latent: 8,
+            width: 8,
+            batch_size: 4,
+            lr: 2e-4,
+        }
+    }
+
+    #[test]
+    fn samples_train_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = SeededRng::new(3);
+        let mut model = Dcgan::new(tiny(), 1, &Device::Cpu).unwrap();
+        let z = model.noise(4, &mut rng).unwrap();
+        model.set_train(false);
+        let samples = model.val_step(&Inputs::Noise(z.clone())).unwrap();
+        assert_eq!(samples.len(), 4);
+        assert_eq!(
+            samples[0].vis_tensor("fake_img").unwrap().shape(),
+            &[3, 32, 32]
+        );
+        let batch = Batch::from([(
+            "img".to_owned(),
+            Tensor::zeros((4, 3, 32, 32), DType::F32, &Device::Cpu).unwrap(),
+        )]);
+        model.set_train(true);
+        let losses = model.train_step(&batch, &mut rng).unwrap();
+        assert!(losses.iter().all(|(_, v)| v.is_finite()));
+        model.set_train(false);
+        let before = model
+            .generate(&z)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let path = dir.path().join("dcgan.safetensors");
+        model.save(&path).unwrap();
+        let mut other = Dcgan::new(tiny(), 2, &Device::Cpu).unwrap();
+        other.set_train(false);
+        other.load(&path).unwrap();
+        let after = other
+            .generate(&z)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(before, after);
+    }
+}

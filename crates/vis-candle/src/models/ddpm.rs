@@ -1,0 +1,496 @@
+//! A small DDPM (Ho et al.) for 16x16 RGB images: a linear noise schedule over `steps`
+//! steps, a small U-Net that predicts the noise (group norm, SiLU, a sinusoidal time embedding
+//! added in every block, one skip per resolution), the epsilon-MSE loss, and ancestral
+//! sampling with the predicted clean image clipped to [-1, 1] (as diffusers' `DDPMScheduler`
+//! with `clip_sample`). Sampling with `save_intermedia` returns every step, `[steps + 1, 3, H,
+//! W]` per sample, for MMagic's `DDPMDenoising` GIF.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{AdamW, GroupNorm, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use serde_json::Value;
+use vis_core::DataSample;
+
+use super::conv::{Conv, upsample2x};
+use super::init::{Scheme, initialise};
+use super::{load_maps, save_maps};
+use crate::bridge::samples_from_batch;
+use crate::data::Batch;
+use crate::error::{Error, Result};
+use crate::model::{GenerativeModel, Inputs, Losses, TrainableModel};
+use crate::rng::SeededRng;
+
+/// Sizes, schedule and training settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Side of the images (the dataset's images are average-pooled down to it).
+    pub size: usize,
+    /// Channels at full resolution (doubled at half resolution).
+    pub width: usize,
+    /// Diffusion steps.
+    pub steps: usize,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Seed of the sampling noise, so pictures at different iterations compare.
+    pub sample_seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            size: 16,
+            width: 24,
+            steps: 50,
+            batch_size: 32,
+            lr: 1e-3,
+            sample_seed: 1234,
+        }
+    }
+}
+
+impl Config {
+    /// The GIF frame step that shows about ten frames of the denoising.
+    pub fn gif_n_skip(&self) -> usize {
+        (self.steps / 10).max(1)
+    }
+}
+
+/// Sinusoidal embedding of the time steps `t` (`[N]`, f32) in `dim` channels.
+fn time_embedding(t: &Tensor, dim: usize) -> Result<Tensor> {
+    let half = dim / 2;
+    let freqs: Vec<f32> = (0..half)
+        .map(|i| (-(10_000f32).ln() * i as f32 / half as f32).exp())
+        .collect();
+    let freqs = Tensor::from_vec(freqs, (1, half), t.device())?;
+    let args = t.unsqueeze(1)?.broadcast_mul(&freqs)?;
+    Ok(Tensor::cat(&[args.sin()?, args.cos()?], 1)?)
+}
+
+/// Two 3x3 convolutions with group norm and SiLU, the time embedding added between them,
+/// and a residual connection (a 1x1 convolution when the channels change).
+struct Block {
+    norm1: GroupNorm,
+    conv1: Conv,
+    time: Linear,
+    norm2: GroupNorm,
+    conv2: Conv,
+    skip: Option<Conv>,
+}
+
+impl Block {
+    fn new(cin: usize, cout: usize, tdim: usize, vb: VarBuilder) -> Result<Self> {
+        let skip = if cin == cout {
+            None
+        } else {
+            Some(Conv::new(cin, cout, 1, 1, 0, vb.pp("skip"))?)
+        };
+        Ok(Self {
+            norm1: candle_nn::group_norm(groups(cin), cin, 1e-5, vb.pp("norm1"))?,
+            conv1: Conv::new(cin, cout, 3, 1, 1, vb.pp("conv1"))?,
+            time: candle_nn::linear(tdim, cout, vb.pp("time"))?,
+            norm2: candle_nn::group_norm(groups(cout), cout, 1e-5, vb.pp("norm2"))?,
+            conv2: Conv::new(cout, cout, 3, 1, 1, vb.pp("conv2"))?,
+            skip,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, temb: &Tensor) -> Result<Tensor> {
+        let h = self
+            .conv1
+            .forward(&candle_nn::ops::silu(&self.norm1.forward(x)?)?)?;
+        let t = self.time.forward(temb)?.unsqueeze(2)?.unsqueeze(3)?;
+        let h = h.broadcast_add(&t)?;
+        let h = self
+            .conv2
+            .forward(&candle_nn::ops::silu(&self.norm2.forward(&h)?)?)?;
+        let skip = match &self.skip {
+            Some(conv) => conv.forward(x)?,
+            None => x.clone(),
+        };
+        Ok((h + skip)?)
+    }
+}
+
+/// Groups for a group norm over `channels`: 8 when they divide evenly, else 1.
+fn groups(channels: usize) -> usize {
+    if channels.is_multiple_of(8) { 8 } else { 1 }
+}
+
+/// The noise predictor: full and half resolution, with a skip across.
+struct UNet {
+    time1: Linear,
+    time2: Linear,
+    input: Conv,
+    down: Block,
+    downsample: Conv,
+    mid: Block,
+    up: Block,
+    out_norm: GroupNorm,
+    output: Conv,
+    tdim: usize,
+}
+
+impl UNet {
+    fn new(w: usize, vb: VarBuilder) -> Result<Self> {
+        let tdim = 4 * w;
+        Ok(Self {
+            time1: candle_nn::linear(w, tdim, vb.pp("time1"))?,
+            time2: candle_nn::linear(tdim, tdim, vb.pp("time2"))?,
+            input: Conv::new(3, w, 3, 1, 1, vb.pp("input"))?,
+            down: Block::new(w, w, tdim, vb.pp("down"))?,
+            downsample: Conv::new(w, 2 * w, 4, 2, 1, vb.pp("downsample"))?,
+            mid: Block::new(2 * w, 2 * w, tdim, vb.pp("mid"))?,
+            up: Block::new(3 * w, w, tdim, vb.pp("up"))?,
+            out_norm: candle_nn::group_norm(groups(w), w, 1e-5, vb.pp("out_norm"))?,
+            output: Conv::new(w, 3, 3, 1, 1, vb.pp("output"))?,
+            tdim,
+        })
+    }
+
+    /// The predicted noise for noisy images `x` at steps `t` (`[N]`, f32).
+    fn forward(&self, x: &Tensor, t: &Tensor) -> Result<Tensor> {
+        let temb = time_embedding(t, self.tdim / 4)?;
+        let temb = self
+            .time2
+            .forward(&candle_nn::ops::silu(&self.time1.forward(&temb)?)?)?;
+        let temb = candle_nn::ops::silu(&temb)?;
+        let full = self.down.forward(&self.input.forward(x)?, &temb)?;
+        let half = self.mid.forward(&self.downsample.forward(&full)?, &temb)?;
+        let up = Tensor::cat(&[&upsample2x(&half)?, &full], 1)?;
+        let up = self.up.forward(&up, &temb)?;
+        Ok(self
+            .output
+            .forward(&candle_nn::ops::silu(&self.out_norm.forward(&up)?)?)?)
+    }
+}
+
+/// The noise schedule and its derived coefficients, per step.
+#[derive(Clone, Debug)]
+struct Schedule {
+    betas: Vec<f64>,
+    alphas_cumprod: Vec<f64>,
+}
+
+impl Schedule {
+    /// Linear betas, scaled so that `steps` steps noise as much as 1000 of 1e-4..0.02.
+    fn linear(steps: usize) -> Self {
+        let scale = 1000.0 / steps as f64;
+        let (lo, hi) = (1e-4 * scale, (0.02 * scale).min(0.999));
+        let betas: Vec<f64> = (0..steps)
+            .map(|i| lo + (hi - lo) * i as f64 / (steps.max(2) - 1) as f64)
+            .collect();
+        let alphas_cumprod = betas
+            .iter()
+            .scan(1.0, |acc, b| {
+                *acc *= 1.0 - b;
+                Some(*acc)
+            })
+            .collect();
+        Self {
+            betas,
+            alphas_cumprod,
+        }
+    }
+}
+
+/// A DDPM: the noise predictor, its optimiser and the schedule.
+pub struct Ddpm {
+    config: Config,
+    device: Device,
+    vars: VarMap,
+    unet: UNet,
+    opt: AdamW,
+    schedule: Schedule,
+    /// Sampling calls since the last switch to evaluation; the k-th draws its noise from
+    /// `sample_seed + k`, so every visualization starts from the same noise.
+    sample_calls: u64,
+}
+
+impl std::fmt::Debug for Ddpm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ddpm")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ddpm {
+    /// A DDPM with weights drawn from `seed`, on `device`.
+    pub fn new(config: Config, seed: u64, device: &Device) -> Result<Self> {
+        if config.size < 2
+            || !config.size.is_multiple_of(2)
+            || config.width < 2
+            || config.steps == 0
+        {
+            return Err(Error::Model(
+                "the DDPM needs an even size >= 2, width >= 2 and steps >= 1".into(),
+            ));
+        }
+        let vars = VarMap::new();
+        let unet = UNet::new(
+            config.width,
+            VarBuilder::from_varmap(&vars, DType::F32, device),
+        )?;
+        initialise(&vars, Scheme::Default, &mut SeededRng::new(seed))?;
+        let opt = AdamW::new(
+            vars.all_vars(),
+            ParamsAdamW {
+                lr: config.lr,
+                weight_decay: 0.0,
+                ..ParamsAdamW::default()
+            },
+        )?;
+        let schedule = Schedule::linear(config.steps);
+        Ok(Self {
+            config,
+            device: device.clone(),
+            vars,
+            unet,
+            opt,
+            schedule,
+            sample_calls: 0,
+        })
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Real images of `batch` (`img`) at the model's size.
+    fn images(&self, batch: &Batch) -> Result<Tensor> {
+        let img = batch
+            .get("img")
+            .ok_or_else(|| Error::Model("the DDPM trains on batches with an 'img' key".into()))?
+            .to_device(&self.device)?;
+        let side = img.dim(2)?;
+        if side > self.config.size && side.is_multiple_of(self.config.size) {
+            Ok(img.avg_pool2d(side / self.config.size)?)
+        } else if side == self.config.size {
+            Ok(img)
+        } else {
+            Err(Error::Model(format!(
+                "the DDPM makes {0}x{0} images and cannot train on {side}x{side}",
+                self.config.size
+            )))
+        }
+    }
+
+    /// `num` samples drawn with noise from `rng`: the final images `[num, 3, H, W]`, and with
+    /// `trajectory` every step `[num, steps + 1, 3, H, W]` (pure noise first).
+    pub fn sample(&self, num: usize, trajectory: bool, rng: &mut SeededRng) -> Result<Tensor> {
+        let size = self.config.size;
+        let shape = [num, 3, size, size];
+        let mut x = rng.normal(&shape, &self.device)?;
+        let mut frames = if trajectory {
+            vec![x.clone()]
+        } else {
+            Vec::new()
+        };
+        let a = &self.schedule.alphas_cumprod;
+        for t in (0..self.config.steps).rev() {
+            let (Some(&abar), Some(&beta)) = (a.get(t), self.schedule.betas.get(t)) else {
+                break;
+            };
+            let abar_prev = if t == 0 {
+                1.0
+            } else {
+                a.get(t - 1).copied().unwrap_or(1.0)
+            };
+            let steps = Tensor::full(t as f32, num, &self.device)?;
+            let eps = self.unet.forward(&x, &steps)?.detach();
+            let x0 = ((&x - (eps * (1.0 - abar).sqrt())?)? / abar.sqrt())?.clamp(-1f32, 1f32)?;
+            let c0 = abar_prev.sqrt() * beta / (1.0 - abar);
+            let ct = (1.0 - beta).sqrt() * (1.0 - abar_prev) / (1.0 - abar);
+            // Detached: no step keeps the graph of the steps before it alive.
+            x = ((x0 * c0)? + (x * ct)?)?.detach();
+            if t > 0 {
+                let variance = beta * (1.0 - abar_prev) / (1.0 - abar);
+                x = (x + (rng.normal(&shape, &self.device)? * variance.sqrt())?)?;
+            }
+            if trajectory {
+                frames.push(x.clone());
+            }
+        }
+        if trajectory {
+            Ok(Tensor::stack(&frames, 1)?)
+        } else {
+            Ok(x)
+        }
+    }
+}
+
+/// `key` of the `sample_kwargs` table in MMagic's forward kwargs (or at the top level).
+fn sample_kwarg<'a>(args: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    args.get("sample_kwargs")
+        .and_then(|s| s.get(key))
+        .or_else(|| args.get(key))
+}
+
+impl GenerativeModel for Ddpm {
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn noise(&self, num_batches: usize, rng: &mut SeededRng) -> Result<Tensor> {
+        let size = self.config.size;
+        rng.normal(&[num_batches, 3, size, size], &self.device)
+    }
+
+    fn set_train(&mut self, train: bool) {
+        if !train {
+            self.sample_calls = 0;
+        }
+    }
+
+    fn val_step(&mut self, inputs: &Inputs) -> Result<Vec<DataSample>> {
+        let Inputs::Arguments(args) = inputs else {
+            return Err(Error::Model(
+                "the DDPM samples from arguments: use the DDPMDenoising (Arguments) sampler".into(),
+            ));
+        };
+        let num = args
+            .get("num_batches")
+            .and_then(Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(|| {
+                Error::Model("DDPM sampling needs 'num_batches', a whole number >= 1".into())
+            })?;
+        let trajectory = sample_kwarg(args, "save_intermedia")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let seed = sample_kwarg(args, "seed")
+            .and_then(Value::as_u64)
+            .unwrap_or(self.config.sample_seed);
+        let mut rng = SeededRng::new(seed.wrapping_add(self.sample_calls));
+        self.sample_calls += 1;
+        let images = self.sample(num, trajectory, &mut rng)?;
+        samples_from_batch(&[("fake_img", &images)])
+    }
+}
+
+impl TrainableModel for Ddpm {
+    fn train_step(&mut self, batch: &Batch, rng: &mut SeededRng) -> Result<Losses> {
+        let x0 = self.images(batch)?;
+        let n = x0.dim(0)?;
+        let steps: Vec<usize> = (0..n).map(|_| rng.below(self.config.steps)).collect();
+        let abar: Vec<f32> = steps
+            .iter()
+            .map(|&t| self.schedule.alphas_cumprod.get(t).copied().unwrap_or(1.0) as f32)
+            .collect();
+        let signal: Vec<f32> = abar.iter().map(|a| a.sqrt()).collect();
+        let noise_level: Vec<f32> = abar.iter().map(|a| (1.0 - a).sqrt()).collect();
+        let column = |v: Vec<f32>| Tensor::from_vec(v, (n, 1, 1, 1), &self.device);
+        let eps = rng.normal(x0.dims(), &self.device)?;
+        let xt =
+            (x0.broadcast_mul(&column(signal)?)? + eps.broadcast_mul(&column(noise_level)?)?)?;
+        let t = Tensor::from_vec(
+            steps.iter().map(|&t| t as f32).collect::<Vec<_>>(),
+            n,
+            &self.device,
+        )?;
+        let predicted = self.unet.forward(&xt, &t)?;
+        let loss = (predicted - eps)?.sqr()?.mean_all()?;
+        self.opt.backward_step(&loss)?;
+        Ok(vec![("loss", loss.to_scalar::<f32>()?)])
+    }
+
+    fn save(&self, path: &Path) -> Result<()> {
+        save_maps(path, &[("unet", &self.vars)])
+    }
+
+    fn load(&mut self, path: &Path) -> Result<()> {
+        load_maps(path, &[("unet", &self.vars)], &self.device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Config {
+        Config {
+            size: 8,
+            width: 8,
+            steps: 10,
+            batch_size: 2,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn schedule_ends_near_pure_noise() {
+        let s = Schedule::linear(100);
+        let last = *s.alphas_cumprod.last().unwrap();
+        assert!(last < 1e-3 && last > 0.0, "{last}");
+        assert_eq!(
+            Config {
+                steps: 100,
+                ..Config::default()
+            }
+            .gif_n_skip(),
+            10
+        );
+    }
+
+    #[test]
+    fn samples_trajectories_trains_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut model = Ddpm::new(tiny(), 1, &Device::Cpu).unwrap();
+        let batch = Batch::from([(
+            "img".to_owned(),
+            Tensor::zeros((2, 3, 16, 16), DType::F32, &Device::Cpu).unwrap(),
+        )]);
+        let losses = model.train_step(&batch, &mut SeededRng::new(0)).unwrap();
+        assert!(losses[0].1.is_finite());
+        let mut args = serde_json::Map::new();
+        args.insert("num_batches".into(), 3.into());
+        args.insert(
+            "sample_kwargs".into(),
+            serde_json::json!({"save_intermedia": true}),
+        );
+        model.set_train(false);
+        let samples = model.val_step(&Inputs::Arguments(args.clone())).unwrap();
+        assert_eq!(samples.len(), 3);
+        assert_eq!(
+            samples[0].vis_tensor("fake_img").unwrap().shape(),
+            &[11, 3, 8, 8]
+        );
+        // Every visualization starts from the same noise; batches within one differ.
+        let values = |s: &[DataSample], i: usize| {
+            let t = s[i].vis_tensor("fake_img").unwrap();
+            let lent = t.lend().unwrap();
+            match lent.elements() {
+                vis_ops::Elements::F32(v) => v.to_vec(),
+                _ => unreachable!(),
+            }
+        };
+        model.set_train(false);
+        let first = model.val_step(&Inputs::Arguments(args.clone())).unwrap();
+        let second = model.val_step(&Inputs::Arguments(args.clone())).unwrap();
+        model.set_train(false);
+        let again = model.val_step(&Inputs::Arguments(args.clone())).unwrap();
+        assert_eq!(values(&first, 0), values(&again, 0));
+        assert_ne!(values(&first, 0), values(&second, 0));
+        let vec = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let a = vec(model.sample(2, false, &mut SeededRng::new(9)).unwrap());
+        let path = dir.path().join("ddpm.safetensors");
+        model.save(&path).unwrap();
+        let mut other = Ddpm::new(tiny(), 2, &Device::Cpu).unwrap();
+        assert_ne!(
+            vec(other.sample(2, false, &mut SeededRng::new(9)).unwrap()),
+            a
+        );
+        other.load(&path).unwrap();
+        assert_eq!(
+            vec(other.sample(2, false, &mut SeededRng::new(9)).unwrap()),
+            a
+        );
+        let wrong = model.val_step(&Inputs::Arguments(serde_json::Map::new()));
+        assert!(wrong.unwrap_err().to_string().contains("num_batches"));
+    }
+}

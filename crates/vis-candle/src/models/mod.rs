@@ -1,0 +1,73 @@
+//! Reference models in candle-nn for `vis demo`: a DCGAN ([`dcgan`]), a pix2pix U-Net with a
+//! PatchGAN discriminator ([`pix2pix`]) and a small DDPM ([`ddpm`]). Weights are initialised
+//! from a seed ([`init`]) and saved as one safetensors file per model.
+
+pub mod conv;
+pub mod dcgan;
+pub mod ddpm;
+pub mod init;
+pub mod pix2pix;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+
+use crate::error::{Error, Result};
+
+/// Saves the variables of `maps` (each under its prefix) to `path`, atomically.
+pub(crate) fn save_maps(path: &Path, maps: &[(&str, &VarMap)]) -> Result<()> {
+    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    for (prefix, map) in maps {
+        let data = map
+            .data()
+            .lock()
+            .map_err(|_| Error::Model("a weight map's lock was poisoned".into()))?;
+        for (name, var) in data.iter() {
+            tensors.push((format!("{prefix}.{name}"), var.as_tensor().clone()));
+        }
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+        .map_err(|e| Error::File {
+            path: path.to_owned(),
+            message: format!("cannot serialise the weights: {e}"),
+        })?;
+    vis_ops::fs::write_bytes_atomic(path, &bytes).map_err(|e| Error::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Loads weights saved by [`save_maps`] into `maps`; every variable must be in the file with
+/// its shape.
+pub(crate) fn load_maps(path: &Path, maps: &[(&str, &VarMap)], device: &Device) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| Error::File {
+        path: path.to_owned(),
+        message: format!("cannot read the weights: {e}"),
+    })?;
+    let loaded: HashMap<String, Tensor> = candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| Error::File {
+            path: path.to_owned(),
+            message: format!("not a safetensors file of weights: {e}"),
+        })?;
+    for (prefix, map) in maps {
+        let data = map
+            .data()
+            .lock()
+            .map_err(|_| Error::Model("a weight map's lock was poisoned".into()))?;
+        for (name, var) in data.iter() {
+            let key = format!("{prefix}.{name}");
+            let value = loaded.get(&key).ok_or_else(|| Error::File {
+                path: path.to_owned(),
+                message: format!("has no weight '{key}'; it was saved by another model"),
+            })?;
+            var.set(value).map_err(|e| Error::File {
+                path: path.to_owned(),
+                message: format!("weight '{key}' does not fit: {e}"),
+            })?;
+        }
+    }
+    Ok(())
+}
