@@ -478,3 +478,89 @@ fn range_without_ends_takes_them_from_the_data() {
     assert_eq!((w, h), (3, 1));
     assert_eq!(px, vec![0, 0, 0, 128, 128, 128, 255, 255, 255]);
 }
+
+/// Names of the temporary files in `dir`.
+fn temps(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(vis_ops::fs::TEMP_SUFFIX))
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sigkill_while_writing_leaves_nothing_or_a_whole_file_and_no_pile_of_temps() {
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.safetensors");
+    // 64 noisy 3x160x160 images: a 1298x1298 grid whose PNG takes a while to encode and write.
+    let len = 64 * 3 * 160 * 160;
+    let values: Vec<f32> = (0..len)
+        .map(|i| ((i as u64 * 2_654_435_761) % 1000) as f32 / 1000.0)
+        .collect();
+    write_tensors(
+        &input,
+        &[("x", Dtype::F32, vec![64, 3, 160, 160], f32_bytes(&values))],
+    );
+    let out = dir.path().join("grid.png");
+    let reference = dir.path().join("reference.png");
+    let done = vis(&["render", path_str(&input), "-o", path_str(&reference)]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let whole = std::fs::read(&reference).unwrap();
+
+    let mut kills_mid_write = 0;
+    for attempt in 0..8u64 {
+        if attempt == 4 {
+            // From now on an earlier complete picture is in place: it must survive the kill.
+            std::fs::copy(&reference, &out).unwrap();
+        }
+        let before = temps(dir.path());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vis"))
+            .args(["render", path_str(&input), "-o", path_str(&out)])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait for this run's temporary file, then kill it after 0, 15, 30 or 45 ms.
+        let start = Instant::now();
+        let mine = loop {
+            let new: Vec<String> = temps(dir.path()).difference(&before).cloned().collect();
+            if let Some(name) = new.into_iter().next() {
+                break Some(name);
+            }
+            if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(60) {
+                break None;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        };
+        std::thread::sleep(Duration::from_millis(attempt % 4 * 15));
+        let _ = child.kill(); // SIGKILL
+        child.wait().unwrap();
+        if mine.is_some_and(|name| dir.path().join(name).exists()) {
+            kills_mid_write += 1;
+        }
+        match std::fs::read(&out) {
+            Err(e) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+                assert!(attempt < 4, "the earlier picture was lost");
+            }
+            Ok(bytes) => assert!(bytes == whole, "attempt {attempt}: a partial grid.png"),
+        }
+        // Each run sweeps the temporary files of the runs killed before it.
+        assert!(temps(dir.path()).len() <= 1, "temporary files pile up");
+    }
+    eprintln!("{kills_mid_write} of 8 kills landed while the picture was being written");
+    assert!(
+        kills_mid_write > 0,
+        "no kill landed while a temporary file was being written"
+    );
+    let done = vis(&["render", path_str(&input), "-o", path_str(&out)]);
+    assert!(done.status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), whole);
+    assert!(temps(dir.path()).is_empty(), "a temporary file was left");
+}
