@@ -177,8 +177,19 @@ impl ConcatImageVisualizer {
 /// Columns side by side, shorter ones padded at the bottom with gray 127.
 fn concat_columns(columns: &[RgbImage]) -> Result<RgbImage> {
     let height = columns.iter().map(RgbImage::height).max().unwrap_or(0);
-    let width: usize = columns.iter().map(RgbImage::width).sum();
-    let mut data = Vec::with_capacity(width * height * 3);
+    let width = columns
+        .iter()
+        .try_fold(0usize, |sum, c| sum.checked_add(c.width()));
+    let Some(width) = width else {
+        return Err(vis_ops::Error::TooLarge {
+            width: usize::MAX,
+            height,
+            limit: "its width overflows",
+        }
+        .into());
+    };
+    let bytes = vis_ops::picture_bytes(width, height, 1)?;
+    let mut data = Vec::with_capacity(bytes);
     for y in 0..height {
         for c in columns {
             let row = c.width() * 3;

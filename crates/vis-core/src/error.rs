@@ -93,7 +93,7 @@ pub enum Error {
     },
 
     /// Backends failed to write: returned at the next call or at `flush`.
-    #[error("{} write(s) failed: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("{}", write_failures(.0))]
     Write(Vec<WriteFailure>),
 
     /// The background writer is gone (it was closed, or its thread died).
@@ -123,4 +123,13 @@ pub enum Error {
     /// Encoding or writing a picture failed in the pixel path.
     #[error(transparent)]
     Ops(#[from] vis_ops::Error),
+}
+
+/// "a write failed: ..." or "3 writes failed: ...; ...; ...".
+fn write_failures(failures: &[WriteFailure]) -> String {
+    let list: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    match list.len() {
+        1 => format!("a write failed: {}", list.join("")),
+        n => format!("{n} writes failed: {}", list.join("; ")),
+    }
 }

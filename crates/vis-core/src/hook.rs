@@ -25,7 +25,7 @@ use crate::writer::panic_message;
 /// mmengine's `Hook.every_n_inner_iters`: true on the `n`-th, `2n`-th, ... iteration; never
 /// when `n` is 0.
 pub fn every_n_inner_iters(batch_idx: usize, n: u64) -> bool {
-    n > 0 && (batch_idx as u64 + 1).is_multiple_of(n)
+    n > 0 && (batch_idx as u64).saturating_add(1).is_multiple_of(n)
 }
 
 /// MMagic's `VisualizationHook` for a model behind engine `E`.
@@ -165,7 +165,7 @@ impl<E: Engine> VisualizationHook<E> {
                 target_keys: plan.target_keys.as_deref(),
                 vis_mode: plan.vis_mode,
                 n_row,
-                step: batch_idx as u64 + 1,
+                step: (batch_idx as u64).saturating_add(1),
                 extra: &plan.sampler.kwargs,
             })?;
         }
@@ -298,7 +298,7 @@ impl<E: Engine> VisualizationHook<E> {
                 target_keys: Some(&keys),
                 vis_mode: entry.vis_mode.unwrap_or_default(),
                 n_row,
-                step: batch_idx as u64 + 1,
+                step: (batch_idx as u64).saturating_add(1),
                 extra: &Extra::new(),
             })?;
         }
@@ -317,7 +317,7 @@ impl<E: Engine> VisualizationHook<E> {
         }
         for sample in outputs {
             let index = self.test_seen;
-            self.test_seen += 1;
+            self.test_seen = self.test_seen.saturating_add(1);
             if let MaxSave::Limit(max) = self.config.max_save_at_test
                 && index >= max
             {

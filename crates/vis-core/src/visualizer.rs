@@ -32,10 +32,34 @@ pub struct VisualizerConfig {
     pub padding: usize,
     /// Byte of borders and empty cells.
     pub pad_byte: u8,
-    /// Pictures the writer may hold before the caller waits.
+    /// Pictures the writer may hold before the caller waits (1 to 1024).
     pub queue_capacity: usize,
-    /// Threads the writer's encoders use (1 leaves the other cores to training).
+    /// Threads the writer's encoders use (1 to 1024; 1 leaves the other cores to training).
     pub writer_threads: usize,
+}
+
+/// The most pictures a writer may queue, and the most threads its encoders may use.
+const MAX_QUEUE_OR_THREADS: usize = 1024;
+
+impl VisualizerConfig {
+    /// Checks what the types cannot: the pixel map, and a queue and thread count in 1..=1024
+    /// (every queued picture is held in memory).
+    pub fn validate(&self) -> Result<()> {
+        self.map.validate()?;
+        for (field, value) in [
+            ("queue_capacity", self.queue_capacity),
+            ("writer_threads", self.writer_threads),
+        ] {
+            if !(1..=MAX_QUEUE_OR_THREADS).contains(&value) {
+                return Err(Error::Config {
+                    file: None,
+                    field: field.to_owned(),
+                    message: format!("must be between 1 and {MAX_QUEUE_OR_THREADS}, got {value}"),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for VisualizerConfig {
@@ -92,9 +116,9 @@ impl std::fmt::Debug for Visualizer {
 impl Visualizer {
     /// A visualizer writing through `backends`.
     pub fn new(backends: Vec<Box<dyn VisBackend>>, config: VisualizerConfig) -> Result<Self> {
-        config.map.validate()?;
+        config.validate()?;
         // Queued pictures, one being written, one being drawn.
-        let pool = Arc::new(BufferPool::new(config.queue_capacity + 2));
+        let pool = Arc::new(BufferPool::new(config.queue_capacity.saturating_add(2)));
         let writer = Writer::spawn(
             backends,
             config.queue_capacity,

@@ -7,6 +7,31 @@ use crate::spec::GridSpec;
 /// The largest side a picture may have: PNG's limit of 2^31 - 1 pixels.
 pub const MAX_SIDE: usize = i32::MAX as usize;
 
+/// The most bytes of RGB a picture (a grid, or all frames of an animation) may take: 1 GiB,
+/// about 18900x18900 pixels. vis holds a picture in memory while it is encoded; a larger one is
+/// almost surely a mistake (a padding or a shape off by orders of magnitude) and would risk the
+/// memory of the training process it runs in.
+pub const MAX_PICTURE_BYTES: usize = 1 << 30;
+
+/// The bytes of `frames` RGB pictures of `width` x `height`, or [`Error::TooLarge`] past
+/// [`MAX_PICTURE_BYTES`] (checked arithmetic: sizes come from user input).
+pub fn picture_bytes(width: usize, height: usize, frames: usize) -> Result<usize> {
+    width
+        .checked_mul(height)
+        .and_then(|p| p.checked_mul(3))
+        .and_then(|b| b.checked_mul(frames))
+        .filter(|&b| b <= MAX_PICTURE_BYTES)
+        .ok_or(Error::TooLarge {
+            width,
+            height,
+            limit: if frames > 1 {
+                "an animation's frames together may take at most 1 GiB; use a larger n_skip or fewer images"
+            } else {
+                "vis draws pictures of at most 1 GiB (about 18900x18900 pixels)"
+            },
+        })
+}
+
 /// Where every image of a grid lands.
 ///
 /// Keys are stacked along the batch: key 0 fills `rows_per_key` whole rows, then key 1, and so
@@ -87,15 +112,7 @@ impl GridLayout {
                 limit: "PNG allows at most 2147483647 pixels a side",
             });
         }
-        width
-            .checked_mul(height)
-            .and_then(|p| p.checked_mul(3))
-            .filter(|&b| b <= isize::MAX as usize)
-            .ok_or(Error::TooLarge {
-                width,
-                height,
-                limit: "its bytes exceed the address space",
-            })?;
+        picture_bytes(width, height, 1)?;
         Ok(Self {
             n,
             keys,

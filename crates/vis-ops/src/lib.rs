@@ -42,7 +42,7 @@ pub use error::{Error, Result};
 pub use gif::{GifPalette, encode_gif};
 pub use image::{RgbFrames, RgbImage, RgbView};
 pub use kernel::{Kernel, PARALLEL_MIN_PIXELS};
-pub use layout::{GridLayout, MAX_SIDE, default_nrow};
+pub use layout::{GridLayout, MAX_PICTURE_BYTES, MAX_SIDE, default_nrow, picture_bytes};
 pub use png::{PngSpeed, encode_png};
 pub use render::{Renderer, render_frames, render_grid};
 pub use spec::{ChannelOrder, FrameSpec, GridSpec, PixelMap, Quantize, RenderSpec};

@@ -7,7 +7,7 @@ use crate::batch::{BatchDims, ImageBatch};
 use crate::error::{Error, Result};
 use crate::image::{RgbFrames, RgbImage, prepare_canvas};
 use crate::kernel::{Kernel, PARALLEL_MIN_PIXELS, RowCode};
-use crate::layout::{GridLayout, RowKind};
+use crate::layout::{GridLayout, RowKind, picture_bytes};
 use crate::pixel::{PixelOp, finite_range, needs_data_range, pixel_op};
 use crate::spec::{FrameSpec, PixelMap, RenderSpec};
 
@@ -97,14 +97,7 @@ impl Renderer {
         let l = plan.layout;
         let indices = frames.frame_indices(steps);
         let frame_bytes = l.canvas_bytes();
-        let total = frame_bytes
-            .checked_mul(indices.len())
-            .filter(|&b| b <= isize::MAX as usize)
-            .ok_or(Error::TooLarge {
-                width: l.width,
-                height: l.height,
-                limit: "the frames together exceed the address space",
-            })?;
+        let total = picture_bytes(l.width, l.height, indices.len())?;
         prepare_canvas(buf, total, l.width, l.height)?;
         let total_pixels = l
             .width

@@ -51,12 +51,27 @@ impl LocalVisBackend {
     }
 }
 
-/// Creates `dir` (and its parents) if it is missing.
+/// Creates `dir` (and its parents) if it is missing; the folder may be removed while a run goes
+/// on, as MMagic's writer (`mmcv.imwrite(auto_mkdir=True)`) also allows.
 fn ensure_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        action: "creating the folder",
-        path: dir.to_path_buf(),
-        source,
+    std::fs::create_dir_all(dir).map_err(|source| {
+        // "File exists" alone would puzzle: say which file is in the way.
+        let blocker = dir.ancestors().find(|p| p.exists()).filter(|p| !p.is_dir());
+        let source = match blocker {
+            Some(file) => std::io::Error::new(
+                source.kind(),
+                format!(
+                    "{} is a file, not a folder; move it away or choose another save_dir",
+                    file.display()
+                ),
+            ),
+            None => source,
+        };
+        Error::Io {
+            action: "creating the folder",
+            path: dir.to_path_buf(),
+            source,
+        }
     })
 }
 
