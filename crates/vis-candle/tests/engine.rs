@@ -36,6 +36,8 @@ impl Dataset for Numbered {
 struct Echo {
     device: Device,
     train: bool,
+    /// Panics in `val_step`, as a user's model with a bug would.
+    explode: bool,
 }
 
 impl GenerativeModel for Echo {
@@ -52,6 +54,12 @@ impl GenerativeModel for Echo {
     }
 
     fn val_step(&mut self, inputs: &Inputs) -> Result<Vec<DataSample>> {
+        if self.explode {
+            let wrong = Tensor::zeros((2, 3), DType::F32, &self.device)?;
+            wrong
+                .reshape((7, 7))
+                .expect("the user's model has a shape bug");
+        }
         let images = match inputs {
             Inputs::Noise(z) => z
                 .tanh()?
@@ -73,6 +81,7 @@ fn engine(batch: usize, seed: u64) -> CandleEngine<Echo> {
         Echo {
             device: Device::Cpu,
             train: true,
+            explode: false,
         },
         batch,
         seed,
@@ -152,6 +161,7 @@ fn a_missing_dataset_is_an_error_saying_how_to_give_one() {
         Echo {
             device: Device::Cpu,
             train: true,
+            explode: false,
         },
         2,
         0,
@@ -262,4 +272,23 @@ fn a_resumed_hook_reuses_the_saved_fixed_inputs() {
         .to_string();
     assert!(err.contains("GAN.safetensors"), "{err}");
     assert!(broken.model().train, "back in train mode after the failure");
+}
+
+#[test]
+fn a_panic_in_the_model_is_an_error_and_training_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut engine = engine(4, 1);
+    let mut hook = gan_hook(dir.path());
+    engine.model_mut().explode = true;
+    let err = hook.after_train_iter(&mut engine, 0).unwrap_err();
+    assert!(matches!(err, vis_core::Error::EnginePanic { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("sampling 'fake_img'"), "{text}");
+    assert!(text.contains("the user's model has a shape bug"), "{text}");
+    assert!(engine.model().train, "back in train mode after the panic");
+
+    engine.model_mut().explode = false;
+    hook.after_train_iter(&mut engine, 1).unwrap();
+    hook.close().unwrap();
+    assert!(dir.path().join("vis_image/fake_img_2.png").is_file());
 }

@@ -212,3 +212,20 @@ pub fn recording() -> (vis_core::Visualizer, Recorded) {
     .unwrap();
     (vis, seen)
 }
+
+/// The local backend, slowed down: it takes at least `delay` per picture.
+pub struct SlowDisk {
+    pub inner: vis_core::LocalVisBackend,
+    pub delay: std::time::Duration,
+}
+
+impl VisBackend for SlowDisk {
+    fn name(&self) -> &str {
+        "SlowDisk"
+    }
+
+    fn add_image(&mut self, name: &str, picture: &Picture, step: u64) -> Result<()> {
+        std::thread::sleep(self.delay);
+        self.inner.add_image(name, picture, step)
+    }
+}
