@@ -23,7 +23,7 @@ pub(crate) enum Model {
 
 /// Arguments of `vis demo`.
 #[derive(Args, Debug)]
-pub(crate) struct DemoArgs {
+pub struct DemoArgs {
     /// The model to train.
     #[arg(value_enum, default_value = "gan")]
     model: Model,
@@ -46,7 +46,7 @@ pub(crate) struct DemoArgs {
 
 impl DemoArgs {
     /// The threads asked for, to set up before any work starts.
-    pub(crate) fn threads(&self) -> Option<usize> {
+    pub fn threads(&self) -> Option<usize> {
         self.threads
     }
 }

@@ -2,7 +2,8 @@
 
 /// What can stop a `vis` subcommand.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CliError {
+#[non_exhaustive]
+pub enum CliError {
     /// Flags that do not go together (exit code 2, with the usage of `subcommand`).
     #[error("{message}")]
     Usage {
@@ -18,6 +19,7 @@ pub(crate) enum CliError {
     #[error(transparent)]
     Ops(#[from] vis_ops::Error),
     /// The demo failed (exit code 1).
+    #[cfg(feature = "demo")]
     #[error(transparent)]
     Demo(#[from] vis_candle::Error),
 }

@@ -4,13 +4,8 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
-
-mod demo;
-mod error;
-mod render;
-
-use error::CliError;
+use clap::{CommandFactory, Parser};
+use vis_cli::{Cli, CliError};
 
 /// Candle allocates and frees a buffer per tensor op; glibc's allocator returns the large ones
 /// to the system each time (page faults, TLB shootdowns), mimalloc keeps them: the demo's
@@ -18,41 +13,18 @@ use error::CliError;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Sample grids for generative models: exact, fast, and safe with bad input.
-#[derive(Parser, Debug)]
-#[command(name = "vis", version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// The subcommands.
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Draw tensors from a .safetensors file as a PNG grid, or sequences as a GIF.
-    Render(render::RenderArgs),
-    /// Train a small model on built-in data with the hook writing grids (the main job).
-    Demo(demo::DemoArgs),
-}
-
 fn main() -> ExitCode {
     // A panic would be a bug; if one happens anyway, say so in one line instead of a backtrace.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("error: internal error in vis ({info}); please report it");
     }));
     let cli = Cli::parse();
-    if let Command::Demo(args) = &cli.command
-        && let Some(threads) = args.threads()
-    {
+    if let Some(threads) = cli.threads() {
         // SAFETY: no other thread exists yet; Candle and rayon read this variable when they
         // start their thread pools, later.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.max(1).to_string()) };
     }
-    let result = std::panic::catch_unwind(|| match cli.command {
-        Command::Render(args) => render::run(args),
-        Command::Demo(args) => demo::run(args),
-    });
-    match result {
+    match std::panic::catch_unwind(|| vis_cli::run(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(CliError::Usage {
             subcommand,

@@ -14,7 +14,7 @@ use crate::error::CliError;
 
 /// The flags of `vis render`.
 #[derive(Args, Debug)]
-pub(crate) struct RenderArgs {
+pub struct RenderArgs {
     /// The .safetensors file holding the tensors.
     input: PathBuf,
 

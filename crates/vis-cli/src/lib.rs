@@ -1,0 +1,56 @@
+//! The `vis` command as a library: its flags ([`Cli`]) and [`run`]. The binary (`main.rs`) is a
+//! thin shell around it; fuzz targets and tests drive [`run`] in-process.
+//!
+//! The `demo` feature (on by default) brings `vis demo` and with it Candle; without it the crate
+//! is the pixel path only, which keeps fuzz builds small.
+
+use clap::{Parser, Subcommand};
+
+#[cfg(feature = "demo")]
+mod demo;
+mod error;
+mod render;
+
+#[cfg(feature = "demo")]
+pub use demo::DemoArgs;
+pub use error::CliError;
+pub use render::RenderArgs;
+
+/// Sample grids for generative models: exact, fast, and safe with bad input.
+#[derive(Parser, Debug)]
+#[command(name = "vis", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Draw tensors from a .safetensors file as a PNG grid, or sequences as a GIF.
+    Render(RenderArgs),
+    /// Train a small model on built-in data with the hook writing grids (the main job).
+    #[cfg(feature = "demo")]
+    Demo(DemoArgs),
+}
+
+impl Cli {
+    /// The number of threads asked for, to be set up before any thread pool starts.
+    pub fn threads(&self) -> Option<usize> {
+        match &self.command {
+            #[cfg(feature = "demo")]
+            Command::Demo(args) => args.threads(),
+            Command::Render(_) => None,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Render(args) => render::run(args),
+        #[cfg(feature = "demo")]
+        Command::Demo(args) => demo::run(args),
+    }
+}
