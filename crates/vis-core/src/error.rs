@@ -96,6 +96,10 @@ pub enum Error {
     #[error("{}", write_failures(.0))]
     Write(Vec<WriteFailure>),
 
+    /// An event file is damaged.
+    #[error("event file: {0}")]
+    EventFile(String),
+
     /// The background writer is gone (it was closed, or its thread died).
     #[error("the background writer has stopped: {0}")]
     WriterStopped(String),

@@ -369,3 +369,45 @@ fn a_removed_folder_is_made_again() {
     vis.close().unwrap();
     assert_eq!(files(&save), vec!["vis_image/a_2.png"]);
 }
+
+#[test]
+fn scalars_and_the_config_land_where_mmengine_puts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vis = Visualizer::local(dir.path()).unwrap();
+    vis.add_scalar("lr", 0.0002, 10).unwrap();
+    let losses = std::collections::BTreeMap::from([
+        ("loss_gen".to_owned(), 1.0),
+        ("loss_disc".to_owned(), f64::NAN),
+    ]);
+    vis.add_scalars(losses.clone(), 20, Some("losses.json"))
+        .unwrap();
+    // A scalar dict with its own step keeps it (mmengine's `setdefault`).
+    let own_step =
+        std::collections::BTreeMap::from([("step".to_owned(), 7.0), ("x".to_owned(), -1.5)]);
+    vis.add_scalars(own_step, 30, None).unwrap();
+    vis.add_config(serde_json::json!({"interval": 10})).unwrap();
+    vis.flush().unwrap();
+    let scalars = std::fs::read_to_string(dir.path().join("scalars.json")).unwrap();
+    assert_eq!(
+        scalars,
+        "{\"lr\": 0.0002, \"step\": 10}\n\
+         {\"loss_disc\": NaN, \"loss_gen\": 1.0, \"step\": 20}\n\
+         {\"step\": 7, \"x\": -1.5}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("losses.json")).unwrap(),
+        "{\"loss_disc\": NaN, \"loss_gen\": 1.0, \"step\": 20}\n"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config, serde_json::json!({"interval": 10}));
+
+    // mmengine asserts on these; vis reports them.
+    vis.add_scalars(losses.clone(), 40, Some("scalars.json"))
+        .unwrap();
+    vis.add_scalars(losses, 40, Some("losses.txt")).unwrap();
+    let err = vis.close().unwrap_err().to_string();
+    assert!(err.contains("2 writes failed"), "{err}");
+    assert!(err.contains("'losses.txt' must be a .json file"), "{err}");
+}

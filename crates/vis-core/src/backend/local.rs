@@ -1,9 +1,14 @@
 //! `LocalVisBackend`: pictures as files, exactly where MMagic's `VisBackend` puts them:
-//! `{save_dir}/vis_image/{name}_{step}.png` (grids) and `.gif` (animations).
+//! `{save_dir}/vis_image/{name}_{step}.png` (grids) and `.gif` (animations); scalars as JSON
+//! lines in `{save_dir}/scalars.json` (mmengine's `LocalVisBackend`), and the config as
+//! `{save_dir}/config.json`.
 
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use vis_ops::fs::write_atomic;
+use vis_ops::fs::{write_atomic, write_bytes_atomic};
 use vis_ops::{GifPalette, PngSpeed, encode_gif, encode_png};
 
 use super::{Picture, VisBackend};
@@ -42,6 +47,16 @@ impl LocalVisBackend {
     /// The folder pictures go to.
     pub fn image_dir(&self) -> PathBuf {
         self.save_dir.join("vis_image")
+    }
+
+    /// The JSON-lines file scalars are appended to (mmengine's `scalar_save_file`).
+    pub fn scalars_path(&self) -> PathBuf {
+        self.save_dir.join("scalars.json")
+    }
+
+    /// The file the config is written to.
+    pub fn config_path(&self) -> PathBuf {
+        self.save_dir.join("config.json")
     }
 
     /// The file picture `name` at `step` is written to.
@@ -95,4 +110,95 @@ impl VisBackend for LocalVisBackend {
         }
         Ok(())
     }
+
+    fn add_scalar(&mut self, name: &str, value: f64, step: u64) -> Result<()> {
+        self.add_scalars(&BTreeMap::from([(name.to_owned(), value)]), step, None)
+    }
+
+    fn add_scalars(
+        &mut self,
+        scalars: &BTreeMap<String, f64>,
+        step: u64,
+        file_path: Option<&str>,
+    ) -> Result<()> {
+        ensure_dir(&self.save_dir)?;
+        let line = scalar_line(scalars, step);
+        if let Some(file) = file_path {
+            let extra = self.save_dir.join(file);
+            if !file.ends_with(".json") || extra == self.scalars_path() {
+                return Err(Error::Config {
+                    file: None,
+                    field: "file_path".into(),
+                    message: format!(
+                        "'{file}' must be a .json file other than scalars.json (as in mmengine)"
+                    ),
+                });
+            }
+            append_line(&extra, &line)?;
+        }
+        append_line(&self.scalars_path(), &line)
+    }
+
+    fn add_config(&mut self, config: &serde_json::Value) -> Result<()> {
+        ensure_dir(&self.save_dir)?;
+        let mut text = serde_json::to_string_pretty(config).unwrap_or_else(|_| config.to_string());
+        text.push('\n');
+        Ok(write_bytes_atomic(&self.config_path(), text.as_bytes())?)
+    }
+}
+
+/// A float as Python's `json.dump` writes it: `NaN`, `Infinity` and `-Infinity` included, so
+/// mmengine's readers load the lines as they load their own.
+fn json_number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_owned()
+    } else if value.is_infinite() {
+        if value > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
+    } else {
+        serde_json::Value::from(value).to_string()
+    }
+}
+
+/// `{"name": value, ..., "step": step}` as one line, keys in order, `step` last unless the
+/// scalars carry their own (mmengine's `setdefault('step', step)`).
+fn scalar_line(scalars: &BTreeMap<String, f64>, step: u64) -> String {
+    let mut fields: Vec<String> = scalars
+        .iter()
+        .map(|(k, v)| {
+            let key = serde_json::Value::from(k.as_str()).to_string();
+            if k == "step" && v.fract() == 0.0 && v.is_finite() {
+                format!("{key}: {}", *v as i64)
+            } else {
+                format!("{key}: {}", json_number(*v))
+            }
+        })
+        .collect();
+    if !scalars.contains_key("step") {
+        fields.push(format!("\"step\": {step}"));
+    }
+    format!("{{{}}}\n", fields.join(", "))
+}
+
+/// Appends `line` to `path` in one write; a failed write is cut back off, so the file holds
+/// whole lines only.
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let io = |action: &'static str| {
+        let path = path.to_path_buf();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io("opening"))?;
+    let before = file.metadata().map_err(io("reading the size of"))?.len();
+    if let Err(source) = file.write_all(line.as_bytes()) {
+        let _ = file.set_len(before);
+        return Err(io("appending to")(source));
+    }
+    Ok(())
 }

@@ -2,10 +2,12 @@
 //! visualizer's background writer thread, never on the training thread.
 
 mod local;
+pub mod tensorboard;
 
 use std::collections::BTreeMap;
 
 pub use local::LocalVisBackend;
+pub use tensorboard::TensorboardVisBackend;
 use vis_ops::{RgbFrames, RgbImage};
 
 use crate::error::Result;
