@@ -2,6 +2,7 @@
 //! visualization hook configured as in MMagic's README examples, then runs a test pass, and
 //! reports where the pictures are, a quality figure first vs last, and what the hook cost.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 use vis_core::{
     DataSample, Engine, EngineError, HookConfig, LocalVisBackend, Sampler, SamplerSpec,
-    VisualizationHook, Visualizer, VisualizerConfig,
+    TensorboardVisBackend, VisualizationHook, Visualizer, VisualizerConfig,
 };
 use vis_ops::{ChannelOrder, Quantize};
 
@@ -100,6 +101,8 @@ pub struct Progress<'a> {
     pub iters: usize,
     /// This iteration's losses.
     pub losses: &'a Losses,
+    /// What failed to be recorded since the last report (training went on).
+    pub warnings: &'a [String],
 }
 
 /// What the hook cost the training loop.
@@ -134,6 +137,46 @@ pub struct DemoReport {
     pub hook: HookTiming,
     /// Test pictures saved.
     pub test_saved: usize,
+    /// What failed to be recorded after training (training itself is done).
+    pub warnings: Vec<String>,
+}
+
+/// Losses are logged as scalars every this many iterations, averaged over them (mmengine's
+/// `LoggerHook` default interval and smoothing).
+const LOSS_LOG_INTERVAL: usize = 10;
+
+/// Sums of the losses since they were last logged.
+#[derive(Default)]
+struct LossWindow {
+    sums: BTreeMap<String, (f64, u32)>,
+}
+
+impl LossWindow {
+    /// Adds one iteration's losses.
+    fn add(&mut self, losses: &Losses) {
+        for (name, value) in losses {
+            let (sum, count) = self.sums.entry((*name).to_owned()).or_default();
+            *sum += f64::from(*value);
+            *count += 1;
+        }
+    }
+
+    /// The means since the last call, emptying the window.
+    fn take(&mut self) -> BTreeMap<String, f64> {
+        std::mem::take(&mut self.sums)
+            .into_iter()
+            .map(|(name, (sum, count))| (name, sum / f64::from(count.max(1))))
+            .collect()
+    }
+}
+
+/// Keeps a failure to record something as a warning for the progress display: training goes
+/// on, and nothing is lost without a word.
+fn report_failure(warnings: &mut Vec<String>, what: &str, result: vis_core::Result<()>) {
+    if let Err(e) = result {
+        log::warn!("{what}: {e}");
+        warnings.push(format!("{what}: {e}"));
+    }
 }
 
 /// An engine that times what it spends sampling.
@@ -339,8 +382,13 @@ fn train_and_test<M: TrainableModel>(
         inner: engine.with_fixed_inputs_in(work_dir),
         sampling: Duration::ZERO,
     };
+    // Pictures, scalars and the config go to both of the backends MMagic users watch: files
+    // (`vis_image/`, `scalars.json`, `config.json`) and TensorBoard (`tensorboard --logdir`).
     let visualizer = Visualizer::new(
-        vec![Box::new(LocalVisBackend::new(work_dir))],
+        vec![
+            Box::new(LocalVisBackend::new(work_dir)),
+            Box::new(TensorboardVisBackend::new(work_dir)),
+        ],
         VisualizerConfig {
             // The built-in data is RGB in [-1, 1]; MMagic truncates when quantizing.
             order: ChannelOrder::Rgb,
@@ -348,8 +396,23 @@ fn train_and_test<M: TrainableModel>(
             ..VisualizerConfig::default()
         },
     )?;
-    let mut hook =
-        VisualizationHook::new(hook_config(options.kind, options.interval)?, visualizer)?;
+    let config = hook_config(options.kind, options.interval)?;
+    let mut hook = VisualizationHook::new(config.clone(), visualizer)?;
+    let run_config = json!({
+        "demo": {
+            "model": options.kind.name(),
+            "iters": options.iters,
+            "seed": options.seed,
+            "batch_size": batch,
+        },
+        "visualization_hook": config,
+    });
+    let mut warnings = Vec::new();
+    report_failure(
+        &mut warnings,
+        "recording the config",
+        hook.visualizer().add_config(run_config),
+    );
     let mut rng = SeededRng::new(options.seed ^ 0x7EA1);
     let mut loader = Loader::new(train, batch, Some(rng.fork()))?;
     fn model<M: TrainableModel>(engine: &mut Timed<CandleEngine<M>>) -> &mut M {
@@ -359,12 +422,29 @@ fn train_and_test<M: TrainableModel>(
     model(&mut engine).set_train(false);
     let quality_first = quality(model(&mut engine))?;
     model(&mut engine).set_train(true);
+    let quality_tag = format!("quality/{}", quality_name.replace(' ', "_"));
+    report_failure(
+        &mut warnings,
+        "recording the quality figure",
+        hook.visualizer()
+            .add_scalar(&quality_tag, f64::from(quality_first), 0),
+    );
+    let mut window = LossWindow::default();
 
     let mut timing = HookTiming::default();
     let start = Instant::now();
     for iter in 0..options.iters {
         let data = loader.next_batch()?;
         let losses = model(&mut engine).train_step(&data, &mut rng)?;
+        window.add(&losses);
+        if (iter + 1) % LOSS_LOG_INTERVAL == 0 || iter + 1 == options.iters {
+            let step = iter as u64 + 1;
+            report_failure(
+                &mut warnings,
+                "recording losses",
+                hook.visualizer().add_scalars(window.take(), step, None),
+            );
+        }
         let sampling_before = engine.sampling;
         let t = Instant::now();
         let drew = vis_core::every_n_inner_iters(iter, options.interval);
@@ -375,19 +455,29 @@ fn train_and_test<M: TrainableModel>(
             timing.sampling += engine.sampling - sampling_before;
         }
         // A failed picture is reported and training goes on.
-        if let Err(e) = result {
-            log::warn!("visualization at iteration {}: {e}", iter + 1);
-        }
+        report_failure(
+            &mut warnings,
+            &format!("visualization at iteration {}", iter + 1),
+            result,
+        );
         on_progress(&Progress {
             iter: iter + 1,
             iters: options.iters,
             losses: &losses,
+            warnings: &warnings,
         });
+        warnings.clear();
     }
     let train_time = start.elapsed();
 
     model(&mut engine).set_train(false);
     let quality_last = quality(model(&mut engine))?;
+    report_failure(
+        &mut warnings,
+        "recording the quality figure",
+        hook.visualizer()
+            .add_scalar(&quality_tag, f64::from(quality_last), options.iters as u64),
+    );
     let mut test_saved = 0;
     for (batch_idx, inputs) in test_inputs.iter().enumerate() {
         let outputs = final_images(model(&mut engine).val_step(inputs)?)?;
@@ -410,6 +500,7 @@ fn train_and_test<M: TrainableModel>(
         train_time,
         hook: timing,
         test_saved,
+        warnings,
     })
 }
 

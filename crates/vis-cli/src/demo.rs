@@ -62,6 +62,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
     options.iters = args.iters.unwrap_or(options.iters);
     options.interval = args.interval.unwrap_or(options.interval);
     options.work_dir = args.work_dir;
+    let options_dir = options.work_dir.clone();
     options.seed = args.seed;
 
     let bar = ProgressBar::new(options.iters as u64);
@@ -73,6 +74,9 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
     );
     bar.set_prefix(kind.name());
     let report = demo::run(&options, &mut |p| {
+        for warning in p.warnings {
+            bar.println(format!("warning: {warning}"));
+        }
         bar.set_position(p.iter as u64);
         if p.iter % 10 == 0 || p.iter == p.iters {
             let losses: Vec<String> = p
@@ -84,6 +88,9 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
         }
     })?;
     bar.finish();
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
 
     let secs = report.train_time.as_secs_f64();
     println!(
@@ -108,6 +115,11 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
         );
     }
     println!("pictures: {}", report.picture_dir.display());
+    println!(
+        "losses: {}/scalars.json; TensorBoard: tensorboard --logdir {}",
+        options_dir.display(),
+        options_dir.display()
+    );
     println!(
         "test pictures saved: {}; weights: {}",
         report.test_saved,
