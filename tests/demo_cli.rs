@@ -38,6 +38,29 @@ fn a_short_gan_demo_writes_grids_and_says_where() {
         );
     }
     assert!(work.join("gan.safetensors").is_file());
+    // Both backends: the losses (logged at the last iteration), the quality figure before and
+    // after, the config, and the grids in a TensorBoard event file.
+    let scalars = std::fs::read_to_string(work.join("scalars.json")).unwrap();
+    let lines: Vec<&str> = scalars.lines().collect();
+    assert_eq!(lines.len(), 3, "{scalars}");
+    assert!(
+        lines[0].starts_with("{\"quality/pixel_statistics_distance\": "),
+        "{scalars}"
+    );
+    assert!(
+        lines[1].contains("\"loss/loss_gen\": ") && lines[1].ends_with("\"step\": 2}"),
+        "{scalars}"
+    );
+    assert!(lines[2].ends_with("\"step\": 2}"), "{scalars}");
+    let config = std::fs::read_to_string(work.join("config.json")).unwrap();
+    assert!(config.contains("\"type\": \"GAN\""), "{config}");
+    let events: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("events.out.tfevents."))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(stdout.contains("tensorboard --logdir"), "{stdout}");
     assert!(stdout.contains("trained 2 iterations"), "{stdout}");
     assert!(stdout.contains("pixel statistics distance"), "{stdout}");
     assert!(stdout.contains("2 visualizations"), "{stdout}");

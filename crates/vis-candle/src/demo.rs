@@ -155,7 +155,7 @@ impl LossWindow {
     /// Adds one iteration's losses.
     fn add(&mut self, losses: &Losses) {
         for (name, value) in losses {
-            let (sum, count) = self.sums.entry((*name).to_owned()).or_default();
+            let (sum, count) = self.sums.entry(format!("loss/{name}")).or_default();
             *sum += f64::from(*value);
             *count += 1;
         }
