@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{FakeEngine, Recorded, Recorder};
 use serde_json::json;
-use vis_core::vis_ops::{PngSpeed, RgbImage, encode_png, fs::write_atomic};
+use vis_core::vis_ops::{GifPalette, PngSpeed, RgbImage, encode_gif, encode_png, fs::write_atomic};
 use vis_core::{
     Error, HookConfig, LocalVisBackend, Picture, Result, VisBackend, VisualizationHook, Visualizer,
     VisualizerConfig,
@@ -138,20 +138,30 @@ impl VisBackend for SmallDisk {
     }
 
     fn add_image(&mut self, name: &str, picture: &Picture, step: u64) -> Result<()> {
-        let Picture::Image(image) = picture else {
-            return Ok(());
-        };
-        let path = self.dir.join(format!("{name}_{step}.png"));
-        write_atomic(&path, |w| {
-            encode_png(
-                image,
-                PngSpeed::Fast,
-                Filling {
-                    inner: w,
-                    left: self.budget,
-                },
-            )
-        })?;
+        let path = self
+            .dir
+            .join(format!("{name}_{step}.{}", picture.extension()));
+        let budget = self.budget;
+        match picture {
+            Picture::Image(image) => {
+                write_atomic(&path, |w| {
+                    let disk = Filling {
+                        inner: w,
+                        left: budget,
+                    };
+                    encode_png(image, PngSpeed::Fast, disk)
+                })?;
+            }
+            Picture::Animation { frames, delay_cs } => {
+                write_atomic(&path, |w| {
+                    let disk = Filling {
+                        inner: w,
+                        left: budget,
+                    };
+                    encode_gif(frames, *delay_cs, GifPalette::PerFrame, disk)
+                })?;
+            }
+        }
         Ok(())
     }
 }
@@ -304,8 +314,10 @@ fn a_panicking_backend_is_an_error_and_the_others_still_write() {
     let err = vis.flush().unwrap_err().to_string();
     assert!(err.contains("the backend panicked: backend bug"), "{err}");
     assert_eq!(seen.lock().unwrap().len(), 1);
-    vis.add_picture("p", picture(1, 1), 2).unwrap();
-    let err = vis.close().unwrap_err().to_string();
+    // The failure comes back from this call or from `close`, whichever runs after the writer.
+    let queued = vis.add_picture("p", picture(1, 1), 2);
+    let closed = vis.close();
+    let err = queued.and(closed).unwrap_err().to_string();
     assert!(err.contains("picture 'p' at step 2"), "{err}");
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
@@ -410,4 +422,58 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
     let err = vis.close().unwrap_err().to_string();
     assert!(err.contains("2 writes failed"), "{err}");
     assert!(err.contains("'losses.txt' must be a .json file"), "{err}");
+}
+
+#[test]
+fn a_disk_full_after_any_number_of_bytes_loses_only_that_picture() {
+    let noisy: Vec<u8> = (0..48 * 40 * 3).map(|i| (i * 7919 % 251) as u8).collect();
+    let image = RgbImage::from_raw(48, 40, noisy.clone()).unwrap();
+    let frames = vis_ops::RgbFrames::from_raw(16, 10, 12, noisy).unwrap();
+    let pictures = [
+        Picture::Image(image.clone()),
+        Picture::Animation {
+            frames,
+            delay_cs: 5,
+        },
+    ];
+    for picture in pictures {
+        let mut whole = Vec::new();
+        match &picture {
+            Picture::Image(i) => encode_png(i, PngSpeed::Fast, &mut whole).unwrap(),
+            Picture::Animation { frames, delay_cs } => {
+                encode_gif(frames, *delay_cs, GifPalette::PerFrame, &mut whole).unwrap()
+            }
+        }
+        // The disk fills up after K bytes, for K from 0 to one short of the whole file.
+        let step = (whole.len() / 40).max(1);
+        for budget in (0..whole.len()).step_by(step).chain([whole.len() - 1]) {
+            let dir = tempfile::tempdir().unwrap();
+            let backend = SmallDisk {
+                dir: dir.path().to_path_buf(),
+                budget,
+            };
+            let mut vis =
+                Visualizer::new(vec![Box::new(backend)], VisualizerConfig::default()).unwrap();
+            vis.add_picture("p", picture.clone(), 1).unwrap();
+            let err = vis.flush().unwrap_err().to_string();
+            assert!(err.contains("no space left on device"), "K={budget}: {err}");
+            vis.close().unwrap();
+            assert!(files(dir.path()).is_empty(), "K={budget}: a partial file");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SmallDisk {
+            dir: dir.path().to_path_buf(),
+            budget: whole.len(),
+        };
+        let mut vis =
+            Visualizer::new(vec![Box::new(backend)], VisualizerConfig::default()).unwrap();
+        vis.add_picture("p", picture.clone(), 1).unwrap();
+        vis.close().unwrap();
+        let name = format!("p_1.{}", picture.extension());
+        assert_eq!(
+            std::fs::read(dir.path().join(name)).unwrap(),
+            whole,
+            "exactly enough room"
+        );
+    }
 }
