@@ -15,7 +15,7 @@ use vis_core::{BasicHookConfig, ConcatConfig, HookConfig};
 use vis_ops::{GifPalette, PngSpeed, RgbFrames, RgbImage, encode_gif, encode_png};
 
 /// Hook configuration text, read as JSON and as TOML, as each of the config types; every
-/// vis-kwargs entry of a hook config that parses is resolved for several batch sizes.
+/// vis-kwargs entry of a hook config that parses is resolved for several batch sizes, 0 included.
 pub fn config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for hook in [HookConfig::from_json(&text), HookConfig::from_toml(&text)]
@@ -23,7 +23,7 @@ pub fn config(data: &[u8]) {
         .flatten()
     {
         for kwargs in &hook.vis_kwargs_list {
-            for batch_size in [1, 3, 64] {
+            for batch_size in [0, 1, 3, 64] {
                 let _ = resolve(kwargs, &hook, batch_size);
             }
         }
