@@ -100,7 +100,13 @@ pub fn render_in(dir: &Path, data: &[u8]) {
     if b & 0x0f != 0 {
         push(&["--nrow", &(b & 0x0f).to_string()]);
     }
-    push(&["--padding", &(b >> 4).to_string()]);
+    // Small paddings, and two absurd ones that must be refused before any allocation.
+    let padding = match b >> 4 {
+        15 => 40_000,
+        14 => u32::MAX,
+        p => u32::from(p),
+    };
+    push(&["--padding", &padding.to_string()]);
     if c & 0x07 != 0 {
         push(&["--n-skip", &(c & 0x07).to_string()]);
     }
