@@ -2,7 +2,8 @@
 //! (it holds Candle's storage read lock while drawing); a strided one is made contiguous once,
 //! one on another device is copied to the CPU once. f32, f16 and bf16 are read as they are,
 //! u8 as bytes; f64 is narrowed to f32 once. Shapes are checked: rank 3 (`[C, H, W]`), 4 or 5
-//! with 1 or 3 channels in the third dimension from the end, nothing empty.
+//! with 1 or 3 channels in the third dimension from the end, nothing empty. What vis keeps is
+//! detached: a model's op graph never outlives its forward pass because vis holds an output.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -94,7 +95,10 @@ fn drawable(name: &str, tensor: &Tensor) -> Result<Tensor> {
         Device::Cpu => tensor,
         _ => tensor.to_device(&Device::Cpu)?,
     };
-    Ok(tensor.contiguous()?)
+    // Candle has no no-grad mode: a forward pass through trainable weights records its op
+    // graph, which holds every activation of the pass. Detached, the picture keeps only its
+    // own storage, and the graph goes when the model's output does.
+    Ok(tensor.contiguous()?.detach())
 }
 
 /// A vis-core tensor over `tensor` (named `name` in errors), sharing its storage when it is a

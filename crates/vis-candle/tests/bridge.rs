@@ -1,5 +1,5 @@
-//! The tensor bridge: every dtype, in place when contiguous, strided and offset views, and the
-//! errors for what cannot be drawn.
+//! The tensor bridge: every dtype, in place when contiguous, strided and offset views, outputs
+//! kept without their op graph, and the errors for what cannot be drawn.
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use vis_candle::bridge::{samples_from_batch, to_vis};
@@ -127,6 +127,64 @@ fn what_cannot_be_drawn_is_an_error_naming_the_tensor() {
         let err = to_vis("fake_img", &tensor).unwrap_err().to_string();
         assert!(err.contains("fake_img") && err.contains(expected), "{err}");
     }
+}
+
+/// A custom op that records when Candle drops it: the op graph of a tensor made by it holds it
+/// for as long as any tensor of that graph lives.
+struct Watched(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl candle_core::CustomOp1 for Watched {
+    fn name(&self) -> &'static str {
+        "watched"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let candle_core::CpuStorage::F32(v) = storage else {
+            candle_core::bail!("f32 only");
+        };
+        let (start, end) = layout.contiguous_offsets().unwrap();
+        Ok((
+            candle_core::CpuStorage::F32(v[start..end].iter().map(|x| x * 2.0).collect()),
+            layout.shape().clone(),
+        ))
+    }
+}
+
+#[test]
+fn an_output_of_trainable_weights_is_kept_without_its_op_graph() {
+    let weights = candle_core::Var::from_tensor(&ramp(&[4, 3, 2, 2])).unwrap();
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fake = weights
+        .apply_op1(Watched(std::sync::Arc::clone(&dropped)))
+        .unwrap()
+        .tanh()
+        .unwrap();
+    assert!(
+        fake.track_op(),
+        "a forward pass through a Var records its graph"
+    );
+    let want = fake.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let samples = samples_from_batch(&[("fake_img", &fake)]).unwrap();
+    drop(fake);
+    assert!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "the samples hold the model's op graph"
+    );
+    let got: Vec<f32> = samples
+        .iter()
+        .flat_map(|s| lent_f32(s.vis_tensor("fake_img").unwrap()))
+        .collect();
+    assert_eq!(got, want);
 }
 
 #[test]
