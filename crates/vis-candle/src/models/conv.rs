@@ -99,9 +99,43 @@ impl Geometry {
         })
     }
 
-    /// The input index under output position `o` at kernel offset `tap`, if inside `len`.
-    fn source(&self, o: usize, tap: usize, len: usize) -> Option<usize> {
-        (o * self.s + tap).checked_sub(self.p).filter(|&i| i < len)
+    /// The output positions `o` below `out_len` whose input index `o * s + tap - p` falls in
+    /// `0..len`, and the input index of the first of them.
+    fn valid(&self, tap: usize, out_len: usize, len: usize) -> (std::ops::Range<usize>, usize) {
+        let s = self.s.max(1);
+        let lo = self.p.saturating_sub(tap).div_ceil(s);
+        let hi = (len + self.p).saturating_sub(tap).div_ceil(s).min(out_len);
+        let first = (lo * s + tap).saturating_sub(self.p);
+        (lo..hi.max(lo), first)
+    }
+}
+
+/// `dst[i] = src[i * step]` for every `i` that both hold.
+#[inline(always)]
+fn gather(dst: &mut [f32], src: &[f32], step: usize) {
+    if step == 1 {
+        let n = dst.len().min(src.len());
+        if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+            d.copy_from_slice(s);
+        }
+    } else {
+        for (d, s) in dst.iter_mut().zip(src.iter().step_by(step)) {
+            *d = *s;
+        }
+    }
+}
+
+/// `dst[i * step] += src[i]` for every `i` that both hold.
+#[inline(always)]
+fn scatter_add(dst: &mut [f32], src: &[f32], step: usize) {
+    if step == 1 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d += *s;
+        }
+    } else {
+        for (d, s) in dst.iter_mut().step_by(step).zip(src) {
+            *d += *s;
+        }
     }
 }
 
@@ -139,19 +173,17 @@ impl CustomOp1 for Im2Col {
             .enumerate()
             .for_each(|(row, out)| {
                 let (ci, ky, kx) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
+                // Output rows and columns whose tap lands inside the image; the rest stay 0.
+                let (oys, iy0) = g.valid(ky, g.ho, g.h);
+                let (oxs, ix0) = g.valid(kx, g.wo, g.w);
                 let images = x.chunks(plane).skip(ci).step_by(g.c.max(1));
                 for (image, out) in images.zip(out.chunks_mut(positions)) {
-                    for (oy, out) in out.chunks_mut(g.wo.max(1)).enumerate() {
-                        let Some(iy) = g.source(oy, ky, g.h) else {
-                            continue;
-                        };
-                        let Some(src) = image.get(iy * g.w..(iy + 1) * g.w) else {
-                            continue;
-                        };
-                        for (ox, value) in out.iter_mut().enumerate() {
-                            if let Some(&v) = g.source(ox, kx, g.w).and_then(|ix| src.get(ix)) {
-                                *value = v;
-                            }
+                    for (dy, oy) in oys.clone().enumerate() {
+                        let iy = iy0 + dy * g.s;
+                        let src = image.get(iy * g.w + ix0..(iy + 1) * g.w);
+                        let dst = out.get_mut(oy * g.wo + oxs.start..oy * g.wo + oxs.end);
+                        if let (Some(src), Some(dst)) = (src, dst) {
+                            gather(dst, src, g.s);
                         }
                     }
                 }
@@ -193,24 +225,19 @@ impl CustomOp1 for Col2Im {
             .for_each(|(index, image)| {
                 let (ni, ci) = (index / g.c.max(1), index % g.c.max(1));
                 for ky in 0..g.k {
+                    let (oys, iy0) = g.valid(ky, g.ho, g.h);
                     for kx in 0..g.k {
+                        let (oxs, ix0) = g.valid(kx, g.wo, g.w);
                         let start = ((ci * g.k + ky) * g.k + kx) * row_len + ni * positions;
                         let Some(taps) = columns.get(start..start + positions) else {
                             continue;
                         };
-                        for (oy, taps) in taps.chunks(g.wo.max(1)).enumerate() {
-                            let Some(iy) = g.source(oy, ky, g.h) else {
-                                continue;
-                            };
-                            let Some(dst) = image.get_mut(iy * g.w..(iy + 1) * g.w) else {
-                                continue;
-                            };
-                            for (ox, &t) in taps.iter().enumerate() {
-                                if let Some(v) =
-                                    g.source(ox, kx, g.w).and_then(|ix| dst.get_mut(ix))
-                                {
-                                    *v += t;
-                                }
+                        for (dy, oy) in oys.clone().enumerate() {
+                            let iy = iy0 + dy * g.s;
+                            let src = taps.get(oy * g.wo + oxs.start..oy * g.wo + oxs.end);
+                            let dst = image.get_mut(iy * g.w + ix0..(iy + 1) * g.w);
+                            if let (Some(src), Some(dst)) = (src, dst) {
+                                scatter_add(dst, src, g.s);
                             }
                         }
                     }
@@ -250,17 +277,21 @@ mod tests {
     #[test]
     fn output_and_gradients_agree_with_candles_conv2d() {
         let dev = Device::Cpu;
-        for (k, s, p, size) in [
-            (3, 1, 1, 8),
-            (4, 2, 1, 8),
-            (3, 2, 1, 9),
-            (1, 1, 0, 5),
-            (5, 1, 2, 7),
+        for (k, s, p, h, w) in [
+            (3, 1, 1, 8, 8),
+            (4, 2, 1, 8, 8),
+            (3, 2, 1, 9, 9),
+            (1, 1, 0, 5, 5),
+            (5, 1, 2, 7, 7),
+            // Candle's own backward is only right where the strides divide the size.
+            (4, 2, 1, 6, 10),
+            (3, 3, 2, 8, 5),
+            (5, 2, 0, 5, 9),
         ] {
             let map = candle_nn::VarMap::new();
             let vb = VarBuilder::from_varmap(&map, DType::F32, &dev);
             let conv = Conv::new(3, 5, k, s, p, vb).unwrap();
-            let x = candle_core::Var::randn(0f32, 1.0, (2, 3, size, size), &dev).unwrap();
+            let x = candle_core::Var::randn(0f32, 1.0, (2, 3, h, w), &dev).unwrap();
             let ours = conv.forward(x.as_tensor()).unwrap();
             let theirs = x
                 .conv2d(&conv.weight, p, s, 1, 1)
@@ -295,6 +326,88 @@ mod tests {
                     max_diff(a, b)
                 );
             }
+        }
+    }
+
+    /// Columns by the definition, one element at a time.
+    fn im2col_by_definition(x: &[f32], n: usize, g: Geometry) -> Vec<f32> {
+        let positions = g.ho * g.wo;
+        let mut columns = vec![0f32; g.c * g.k * g.k * n * positions];
+        for ci in 0..g.c {
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    let row = (ci * g.k + ky) * g.k + kx;
+                    for ni in 0..n {
+                        for oy in 0..g.ho {
+                            for ox in 0..g.wo {
+                                let iy = (oy * g.s + ky) as isize - g.p as isize;
+                                let ix = (ox * g.s + kx) as isize - g.p as isize;
+                                if (0..g.h as isize).contains(&iy)
+                                    && (0..g.w as isize).contains(&ix)
+                                {
+                                    columns
+                                        [row * n * positions + ni * positions + oy * g.wo + ox] = x
+                                        [((ni * g.c + ci) * g.h + iy as usize) * g.w + ix as usize];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        columns
+    }
+
+    #[test]
+    fn columns_are_exactly_the_definitions() {
+        for (c, h, w, k, s, p) in [
+            (3, 8, 8, 3, 1, 1),
+            (2, 9, 6, 4, 2, 1),
+            (1, 5, 11, 3, 3, 2),
+            (2, 4, 4, 5, 1, 3),
+            (3, 7, 5, 1, 2, 0),
+        ] {
+            let g = Geometry::new(c, h, w, k, s, p).unwrap();
+            let x = Tensor::randn(0f32, 1.0, (2, c, h, w), &Device::Cpu).unwrap();
+            let ours = x.apply_op1(Im2Col(g)).unwrap();
+            let want = im2col_by_definition(&x.flatten_all().unwrap().to_vec1().unwrap(), 2, g);
+            assert_eq!(
+                ours.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                want,
+                "{g:?}"
+            );
+        }
+    }
+
+    /// Col2Im is the adjoint of Im2Col: <im2col(x), y> = <x, col2im(y)>, also where the
+    /// strides do not divide the sizes.
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        for (c, h, w, k, s, p) in [
+            (3, 8, 8, 3, 1, 1),
+            (2, 9, 6, 4, 2, 1),
+            (1, 5, 11, 3, 3, 2),
+            (2, 4, 4, 5, 1, 3),
+            (3, 7, 5, 1, 2, 0),
+        ] {
+            let g = Geometry::new(c, h, w, k, s, p).unwrap();
+            let x = Tensor::randn(0f32, 1.0, (2, c, h, w), &Device::Cpu).unwrap();
+            let columns = x.apply_op1(Im2Col(g)).unwrap();
+            let y = Tensor::randn(0f32, 1.0, columns.dims(), &Device::Cpu).unwrap();
+            let back = y.apply_op1_no_bwd(&Col2Im(g, 2)).unwrap();
+            let dot = |a: &Tensor, b: &Tensor| {
+                (a.to_dtype(DType::F64).unwrap() * b.to_dtype(DType::F64).unwrap())
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap()
+            };
+            let (lhs, rhs) = (dot(&columns, &y), dot(&x, &back));
+            assert!(
+                (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
+                "{g:?}: {lhs} vs {rhs}"
+            );
         }
     }
 
