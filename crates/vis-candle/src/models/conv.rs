@@ -358,16 +358,25 @@ mod tests {
         columns
     }
 
-    #[test]
-    fn columns_are_exactly_the_definitions() {
-        for (c, h, w, k, s, p) in [
+    /// Channels, sizes, kernels, strides and paddings, with strides that do not divide the
+    /// sizes and paddings wider than the kernel.
+    fn geometries() -> Vec<Geometry> {
+        [
             (3, 8, 8, 3, 1, 1),
             (2, 9, 6, 4, 2, 1),
             (1, 5, 11, 3, 3, 2),
             (2, 4, 4, 5, 1, 3),
             (3, 7, 5, 1, 2, 0),
-        ] {
-            let g = Geometry::new(c, h, w, k, s, p).unwrap();
+        ]
+        .into_iter()
+        .map(|(c, h, w, k, s, p)| Geometry::new(c, h, w, k, s, p).unwrap())
+        .collect()
+    }
+
+    #[test]
+    fn columns_are_exactly_the_definitions() {
+        for g in geometries() {
+            let (c, h, w) = (g.c, g.h, g.w);
             let x = Tensor::randn(0f32, 1.0, (2, c, h, w), &Device::Cpu).unwrap();
             let ours = x.apply_op1(Im2Col(g)).unwrap();
             let want = im2col_by_definition(&x.flatten_all().unwrap().to_vec1().unwrap(), 2, g);
@@ -383,14 +392,8 @@ mod tests {
     /// strides do not divide the sizes.
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
-        for (c, h, w, k, s, p) in [
-            (3, 8, 8, 3, 1, 1),
-            (2, 9, 6, 4, 2, 1),
-            (1, 5, 11, 3, 3, 2),
-            (2, 4, 4, 5, 1, 3),
-            (3, 7, 5, 1, 2, 0),
-        ] {
-            let g = Geometry::new(c, h, w, k, s, p).unwrap();
+        for g in geometries() {
+            let (c, h, w) = (g.c, g.h, g.w);
             let x = Tensor::randn(0f32, 1.0, (2, c, h, w), &Device::Cpu).unwrap();
             let columns = x.apply_op1(Im2Col(g)).unwrap();
             let y = Tensor::randn(0f32, 1.0, columns.dims(), &Device::Cpu).unwrap();
