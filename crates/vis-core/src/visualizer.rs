@@ -153,19 +153,18 @@ impl Visualizer {
     }
 
     /// Queues a drawn picture for every backend (waiting while the queue is full), and returns
-    /// the failures of earlier writes, if any.
+    /// the failures of earlier writes, if any (this picture's own come back from a later call).
     pub fn add_picture(&mut self, name: &str, picture: Picture, step: u64) -> Result<()> {
-        self.writer.add_image(name, Arc::new(picture), step)?;
-        self.writer.take_failures()
+        self.writer.add_image(name, Arc::new(picture), step)
     }
 
-    /// Queues a scalar for every backend.
+    /// Queues a scalar for every backend; returns the failures of earlier writes.
     pub fn add_scalar(&mut self, name: &str, value: f64, step: u64) -> Result<()> {
-        self.writer.add_scalar(name, value, step)?;
-        self.writer.take_failures()
+        self.writer.add_scalar(name, value, step)
     }
 
-    /// Queues scalars for every backend (and `file_path`, relative to each backend's folder).
+    /// Queues scalars for every backend (and `file_path`, relative to each backend's folder);
+    /// returns the failures of earlier writes.
     pub fn add_scalars(
         &mut self,
         scalars: BTreeMap<String, f64>,
@@ -173,14 +172,13 @@ impl Visualizer {
         file_path: Option<&str>,
     ) -> Result<()> {
         self.writer
-            .add_scalars(scalars, step, file_path.map(str::to_owned))?;
-        self.writer.take_failures()
+            .add_scalars(scalars, step, file_path.map(str::to_owned))
     }
 
-    /// Queues the run's configuration for every backend.
+    /// Queues the run's configuration for every backend; returns the failures of earlier
+    /// writes.
     pub fn add_config(&mut self, config: serde_json::Value) -> Result<()> {
-        self.writer.add_config(config)?;
-        self.writer.take_failures()
+        self.writer.add_config(config)
     }
 
     /// Waits until everything queued is written, and returns every failure since the last

@@ -108,41 +108,51 @@ impl Writer {
         })
     }
 
-    /// Queues a picture; waits while the queue is full.
+    /// Queues a picture (waiting while the queue is full); returns the failures of earlier
+    /// jobs.
     pub(crate) fn add_image(&self, name: &str, picture: Arc<Picture>, step: u64) -> Result<()> {
-        self.send(Job::Image {
+        self.queue(Job::Image {
             name: name.to_owned(),
             picture,
             step,
         })
     }
 
-    /// Queues a scalar.
+    /// Queues a scalar; returns the failures of earlier jobs.
     pub(crate) fn add_scalar(&self, name: &str, value: f64, step: u64) -> Result<()> {
-        self.send(Job::Scalar {
+        self.queue(Job::Scalar {
             name: name.to_owned(),
             value,
             step,
         })
     }
 
-    /// Queues scalars.
+    /// Queues scalars; returns the failures of earlier jobs.
     pub(crate) fn add_scalars(
         &self,
         scalars: BTreeMap<String, f64>,
         step: u64,
         file_path: Option<String>,
     ) -> Result<()> {
-        self.send(Job::Scalars {
+        self.queue(Job::Scalars {
             scalars,
             step,
             file_path,
         })
     }
 
-    /// Queues the configuration.
+    /// Queues the configuration; returns the failures of earlier jobs.
     pub(crate) fn add_config(&self, config: serde_json::Value) -> Result<()> {
-        self.send(Job::Config(config))
+        self.queue(Job::Config(config))
+    }
+
+    /// Queues `job` and returns the failures recorded before it was queued: a failure always
+    /// comes back from a call after the one that queued it (or from `flush`), never from that
+    /// call itself, however fast the writer is.
+    fn queue(&self, job: Job) -> Result<()> {
+        let earlier = self.take_failures();
+        let queued = self.send(job);
+        earlier.and(queued)
     }
 
     fn send(&self, job: Job) -> Result<()> {

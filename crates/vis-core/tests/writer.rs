@@ -181,9 +181,11 @@ fn a_disk_that_fills_up_leaves_no_partial_file() {
         5,
     )
     .unwrap();
-    // A small picture fits.
-    vis.add_picture("tiny", picture(1, 1), 5).unwrap();
-    let err = vis.close().unwrap_err().to_string();
+    // A small picture fits. The large one's failure comes back from this call or from
+    // `close`, whichever runs after the writer has failed it.
+    let queued = vis.add_picture("tiny", picture(1, 1), 5);
+    let closed = vis.close();
+    let err = queued.and(closed).unwrap_err().to_string();
     assert!(
         err.contains("SmallDisk could not write picture 'fake_img' at step 5"),
         "{err}"
@@ -415,13 +417,27 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
             .unwrap();
     assert_eq!(config, serde_json::json!({"interval": 10}));
 
-    // mmengine asserts on these; vis reports them.
+    // mmengine asserts on these; vis reports them. A failure never comes back from the call
+    // that queued it: the first from the second call or from `close`, the second from `close`.
     vis.add_scalars(losses.clone(), 40, Some("scalars.json"))
         .unwrap();
-    vis.add_scalars(losses, 40, Some("losses.txt")).unwrap();
-    let err = vis.close().unwrap_err().to_string();
-    assert!(err.contains("2 writes failed"), "{err}");
-    assert!(err.contains("'losses.txt' must be a .json file"), "{err}");
+    let second = vis.add_scalars(losses, 40, Some("losses.txt"));
+    let closed = vis.close();
+    let failures: Vec<String> = [second, closed]
+        .into_iter()
+        .filter_map(Result::err)
+        .flat_map(|e| match e {
+            Error::Write(failures) => failures,
+            other => panic!("a write error was expected, got {other}"),
+        })
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(failures[0].contains("'scalars.json' must be a .json file other than scalars.json"));
+    assert!(
+        failures[1].contains("'losses.txt' must be a .json file"),
+        "{failures:?}"
+    );
 }
 
 #[test]
