@@ -438,6 +438,25 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
         failures[1].contains("'losses.txt' must be a .json file"),
         "{failures:?}"
     );
+
+    // Failures reported together are counted and listed in one message.
+    let mut vis = Visualizer::new(
+        vec![
+            Box::new(LocalVisBackend::new(dir.path().join("a"))),
+            Box::new(LocalVisBackend::new(dir.path().join("b"))),
+        ],
+        VisualizerConfig::default(),
+    )
+    .unwrap();
+    let losses = std::collections::BTreeMap::from([("loss".to_owned(), 1.0)]);
+    vis.add_scalars(losses, 50, Some("losses.txt")).unwrap();
+    let err = vis.close().unwrap_err().to_string();
+    assert!(err.starts_with("2 writes failed: "), "{err}");
+    assert_eq!(
+        err.matches("'losses.txt' must be a .json file").count(),
+        2,
+        "{err}"
+    );
 }
 
 #[test]
