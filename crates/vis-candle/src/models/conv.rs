@@ -5,6 +5,8 @@
 //! Candle's matrix multiplication on GEMM. Weights have the names and shapes of
 //! `candle_nn::Conv2d`.
 
+use std::ops::Range;
+
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
@@ -101,12 +103,28 @@ impl Geometry {
 
     /// The output positions `o` below `out_len` whose input index `o * s + tap - p` falls in
     /// `0..len`, and the input index of the first of them.
-    fn valid(&self, tap: usize, out_len: usize, len: usize) -> (std::ops::Range<usize>, usize) {
+    fn valid(&self, tap: usize, out_len: usize, len: usize) -> (Range<usize>, usize) {
         let s = self.s.max(1);
         let lo = self.p.saturating_sub(tap).div_ceil(s);
         let hi = (len + self.p).saturating_sub(tap).div_ceil(s).min(out_len);
         let first = (lo * s + tap).saturating_sub(self.p);
         (lo..hi.max(lo), first)
+    }
+
+    /// For kernel tap `(ky, kx)`, the output rows it reads inside the image, as pairs of spans:
+    /// the input pixels of one image row (every `s`-th is read, starting at the first) and the
+    /// output positions reading them, in a column row of one image.
+    fn spans(&self, ky: usize, kx: usize) -> impl Iterator<Item = (Range<usize>, Range<usize>)> {
+        let (oys, iy0) = self.valid(ky, self.ho, self.h);
+        let (oxs, ix0) = self.valid(kx, self.wo, self.w);
+        let (s, w, wo) = (self.s, self.w, self.wo);
+        oys.enumerate().map(move |(dy, oy)| {
+            let iy = iy0 + dy * s;
+            (
+                iy * w + ix0..(iy + 1) * w,
+                oy * wo + oxs.start..oy * wo + oxs.end,
+            )
+        })
     }
 }
 
@@ -173,16 +191,11 @@ impl CustomOp1 for Im2Col {
             .enumerate()
             .for_each(|(row, out)| {
                 let (ci, ky, kx) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
-                // Output rows and columns whose tap lands inside the image; the rest stay 0.
-                let (oys, iy0) = g.valid(ky, g.ho, g.h);
-                let (oxs, ix0) = g.valid(kx, g.wo, g.w);
                 let images = x.chunks(plane).skip(ci).step_by(g.c.max(1));
                 for (image, out) in images.zip(out.chunks_mut(positions)) {
-                    for (dy, oy) in oys.clone().enumerate() {
-                        let iy = iy0 + dy * g.s;
-                        let src = image.get(iy * g.w + ix0..(iy + 1) * g.w);
-                        let dst = out.get_mut(oy * g.wo + oxs.start..oy * g.wo + oxs.end);
-                        if let (Some(src), Some(dst)) = (src, dst) {
+                    // Positions whose tap lands outside the image stay 0.
+                    for (pixels, taps) in g.spans(ky, kx) {
+                        if let (Some(src), Some(dst)) = (image.get(pixels), out.get_mut(taps)) {
                             gather(dst, src, g.s);
                         }
                     }
@@ -225,18 +238,15 @@ impl CustomOp1 for Col2Im {
             .for_each(|(index, image)| {
                 let (ni, ci) = (index / g.c.max(1), index % g.c.max(1));
                 for ky in 0..g.k {
-                    let (oys, iy0) = g.valid(ky, g.ho, g.h);
                     for kx in 0..g.k {
-                        let (oxs, ix0) = g.valid(kx, g.wo, g.w);
                         let start = ((ci * g.k + ky) * g.k + kx) * row_len + ni * positions;
-                        let Some(taps) = columns.get(start..start + positions) else {
+                        let Some(column) = columns.get(start..start + positions) else {
                             continue;
                         };
-                        for (dy, oy) in oys.clone().enumerate() {
-                            let iy = iy0 + dy * g.s;
-                            let src = taps.get(oy * g.wo + oxs.start..oy * g.wo + oxs.end);
-                            let dst = image.get_mut(iy * g.w + ix0..(iy + 1) * g.w);
-                            if let (Some(src), Some(dst)) = (src, dst) {
+                        for (pixels, taps) in g.spans(ky, kx) {
+                            if let (Some(src), Some(dst)) =
+                                (column.get(taps), image.get_mut(pixels))
+                            {
                                 scatter_add(dst, src, g.s);
                             }
                         }
