@@ -1,4 +1,4 @@
-//! Every golden case of `../shared/golden` through the library (each kernel) and through the
+//! Every golden case of `tests/golden` through the library (each kernel) and through the
 //! `vis` binary (its PNG, its lossless frames and its GIF decoded and compared).
 
 mod common;

@@ -1,4 +1,4 @@
-//! The golden cases of `../shared/golden` (see its README): inputs, parameters and the exact
+//! The golden cases of `tests/golden` (see its README): inputs, parameters and the exact
 //! bytes torchvision/numpy produced, plus the `vis render` flags that ask for the same thing.
 
 #![allow(dead_code, unreachable_pub)]
@@ -48,11 +48,11 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `$VIS_GOLDEN_DIR`, or `../shared/golden` relative to the workspace root.
+/// `$VIS_GOLDEN_DIR`, or the repository's own `tests/golden`.
 pub fn golden_dir() -> PathBuf {
     std::env::var_os("VIS_GOLDEN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/golden"))
+        .unwrap_or_else(|| workspace_root().join("tests/golden"))
 }
 
 /// Every golden case, in name order. Panics (failing the test) when there are none.
