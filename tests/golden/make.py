@@ -374,7 +374,7 @@ def check(against):
                 bad += 1
                 continue
             if name not in want:
-                print("MISMATCH %s: not produced by make.py" % name)
+                print("MISMATCH %s: in DIR only, not produced by make.py" % name)
                 bad += 1
                 continue
             new_dir, old_dir = os.path.join(tmp, name), os.path.join(against, name)
@@ -382,9 +382,9 @@ def check(against):
             problems = []
             for f in sorted(new_files | old_files):
                 if f not in old_files:
-                    problems.append("%s missing" % f)
+                    problems.append("%s missing in DIR" % f)
                 elif f not in new_files:
-                    problems.append("%s extra" % f)
+                    problems.append("%s in DIR only" % f)
                 else:
                     with open(os.path.join(new_dir, f), "rb") as a, open(os.path.join(old_dir, f), "rb") as b:
                         if a.read() != b.read():
