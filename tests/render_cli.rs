@@ -541,6 +541,16 @@ fn sigkill_while_writing_leaves_nothing_or_a_whole_file_and_no_pile_of_temps() {
         std::thread::sleep(Duration::from_millis(attempt % 4 * 15));
         let _ = child.kill(); // SIGKILL
         child.wait().unwrap();
+        // A minute passes: temporary files unlocked for that long are a dead writer's.
+        for name in temps(dir.path()) {
+            let then = std::time::SystemTime::now() - Duration::from_secs(7200);
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(&name));
+            if let Ok(file) = file {
+                file.set_modified(then).unwrap();
+            }
+        }
         if mine.is_some_and(|name| dir.path().join(name).exists()) {
             kills_mid_write += 1;
         }

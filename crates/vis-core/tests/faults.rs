@@ -185,6 +185,11 @@ fn a_real_disk_that_fills_up_loses_only_what_did_not_fit_and_says_so() {
     let err = reported.join("\n");
     assert!(err.contains("No space left on device"), "{err}");
     let images = dir.path().join("vis_image");
+    // A write that failed, named by the picture's file, not an encoder's failure.
+    assert!(
+        err.contains(&format!("writing {}/noise_", images.display())) && !err.contains("encod"),
+        "{err}"
+    );
     let written = files(&images);
     assert!(
         !written.is_empty() && written.len() < 10,

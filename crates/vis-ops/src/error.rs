@@ -175,6 +175,20 @@ pub enum Error {
     #[error("{0}")]
     TensorFile(String),
 
+    /// A value that would become a file name is not a plain name (a path, a folder name,
+    /// control characters, too long).
+    #[error(
+        "{what} {name} cannot be used in a file name: {reason}; give a plain name (no '/', '\\' or control characters, not '.' or '..')"
+    )]
+    FileName {
+        /// Where the value comes from (`vis_kwargs_list[0].name`, `fn_key 'img_path'`, ...).
+        what: String,
+        /// The value, quoted and escaped for printing.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// Reading or writing a file failed.
     #[error("{action} {path}: {source}")]
     Io {
