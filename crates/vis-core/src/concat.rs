@@ -1,6 +1,8 @@
 //! `ConcatImageVisualizer`: one picture per data sample, its keys side by side and a sequence's
 //! frames top to bottom, as MMagic's for restoration and translation results.
 
+use std::collections::HashMap;
+
 use vis_ops::{ChannelOrder, GridSpec, ImageBatch, PixelMap, Quantize, RenderSpec, RgbImage};
 
 use crate::backend::{Picture, VisBackend};
@@ -19,6 +21,9 @@ pub struct ConcatImageVisualizer {
     config: ConcatConfig,
     visualizer: Visualizer,
     main_process: bool,
+    /// The step of the pictures named last, and each name given then with the `fn_key` value it
+    /// came from: two samples of one step never share a file.
+    names: (u64, HashMap<String, String>),
 }
 
 impl std::fmt::Debug for ConcatImageVisualizer {
@@ -43,6 +48,7 @@ impl ConcatImageVisualizer {
             config,
             visualizer: Visualizer::new(backends, VisualizerConfig::default())?,
             main_process: is_main_process()?,
+            names: (0, HashMap::new()),
         })
     }
 
@@ -51,13 +57,54 @@ impl ConcatImageVisualizer {
         if !self.main_process {
             return Ok(());
         }
-        let (name, picture) = self.draw(sample)?;
+        let (path, picture) = self.draw_with_path(sample)?;
+        let name = self.unique_name(&path, step);
         self.visualizer
             .add_picture(&name, Picture::Image(picture), step)
     }
 
-    /// The picture of `sample` and its file name, without queuing it.
+    /// The file name of the sample whose `fn_key` holds `path` at `step`: its basename, or when
+    /// another sample of this step took that already, the basename with `.2`, `.3`, ... added
+    /// (a basename never holds a dot, so these cannot clash with another sample's), with a
+    /// warning. MMagic would write both to one file, and the first would be lost.
+    fn unique_name(&mut self, path: &str, step: u64) -> String {
+        let (at, names) = &mut self.names;
+        if *at != step {
+            *at = step;
+            names.clear();
+        }
+        let stem = basename_stem(path);
+        let mut name = stem.to_owned();
+        let mut k = 1;
+        while let Some(owner) = names.get(&name) {
+            if owner == path {
+                return name;
+            }
+            k += 1;
+            name = format!("{stem}.{k}");
+        }
+        if k > 1 {
+            log::warn!(
+                "ConcatImageVisualizer: {} and an earlier sample of step {step} have the basename {}; this one is written as {}",
+                vis_ops::fs::quote(path),
+                vis_ops::fs::quote(stem),
+                vis_ops::fs::quote(&name)
+            );
+        }
+        names.insert(name.clone(), path.to_owned());
+        name
+    }
+
+    /// The picture of `sample` and its file name (the basename of its `fn_key` value), without
+    /// queuing it.
     pub fn draw(&self, sample: &DataSample) -> Result<(String, RgbImage)> {
+        let (path, picture) = self.draw_with_path(sample)?;
+        Ok((basename_stem(&path).to_owned(), picture))
+    }
+
+    /// The picture of `sample` and its `fn_key` value, whose basename is checked to make a file
+    /// name.
+    fn draw_with_path(&self, sample: &DataSample) -> Result<(String, RgbImage)> {
         // The sample's keys, with those of its `output` (a nested sample) over them.
         let mut merged: Vec<(&str, &Value)> = sample.iter().collect();
         if let Some(Value::Sample(output)) = sample.get("output") {
@@ -90,7 +137,15 @@ impl ConcatImageVisualizer {
                 )));
             }
         };
-        let name = basename_stem(path).to_owned();
+        vis_ops::fs::check_file_name(
+            &format!(
+                "fn_key {} holds {}, whose basename",
+                vis_ops::fs::quote(fn_key),
+                vis_ops::fs::quote(path)
+            ),
+            basename_stem(path),
+        )?;
+        let path = path.to_owned();
         let mut columns = Vec::new();
         for key in &self.config.img_keys {
             let Some(value) = lookup(key) else {
@@ -111,7 +166,7 @@ impl ConcatImageVisualizer {
                 self.config.img_keys.join(", ")
             )));
         }
-        Ok((name, concat_columns(&columns)?))
+        Ok((path, concat_columns(&columns)?))
     }
 
     /// One key's image (a sequence's frames top to bottom) as numpy would round it.

@@ -414,8 +414,30 @@ impl HookConfig {
         if !(self.wait_time.is_finite() && self.wait_time >= 0.0) {
             return fail("wait_time".into(), "must be a number of seconds, 0 or more");
         }
+        if let Some(hub) = &self.message_hub_vis_kwargs {
+            for (i, entry) in hub.entries().iter().enumerate() {
+                let field = format!("message_hub_vis_kwargs[{i}].key");
+                file_name_field(field.clone(), &entry.key)?;
+                file_name_field(field, &format!("train_{}", entry.key))?;
+            }
+        }
+        for (i, key) in self
+            .test_vis_keys
+            .as_ref()
+            .map(OneOrMany::to_vec)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let field = format!("test_vis_keys[{i}]");
+            file_name_field(field.clone(), key)?;
+            file_name_field(field, &test_picture_name(key))?;
+        }
         for (i, kw) in self.vis_kwargs_list.iter().enumerate() {
             let field = |name: &str| format!("vis_kwargs_list[{i}].{name}");
+            if let Some(name) = kw.name.as_deref().filter(|n| !n.is_empty()) {
+                file_name_field(field("name"), name)?;
+            }
             if crate::kwargs::sampler_of(&kw.kind).is_none() {
                 return fail(
                     field("type"),
@@ -449,6 +471,26 @@ impl HookConfig {
         }
         Ok(())
     }
+}
+
+/// The picture name of test key `key`: `test_{key}` with dots as underscores (MMagic's).
+pub fn test_picture_name(key: &str) -> String {
+    format!("test_{}", key.replace('.', "_"))
+}
+
+/// Checks that `value`, which becomes part of a file name, is a plain name (see
+/// [`vis_ops::fs::check_file_name`]); the error names `field`.
+fn file_name_field(field: String, value: &str) -> Result<()> {
+    vis_ops::fs::check_file_name(&field, value).map_err(|e| match e {
+        vis_ops::Error::FileName { name, reason, .. } => Error::Config {
+            file: None,
+            field,
+            message: format!(
+                "{name} cannot be used in a file name: {reason}; give a plain name (no '/', '\\' or control characters, not '.' or '..')"
+            ),
+        },
+        other => other.into(),
+    })
 }
 
 /// Reads `path` as JSON or TOML (by its extension) into `T`, with errors naming the file.

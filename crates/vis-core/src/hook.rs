@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::config::{Extra, HookConfig, MaxSave, VisMode};
+use crate::config::{Extra, HookConfig, MaxSave, VisMode, test_picture_name};
 use crate::engine::Engine;
 use crate::error::{EngineError, Error, Result};
 use crate::kwargs::{VisPlan, resolve};
@@ -340,7 +340,7 @@ impl<E: Engine> VisualizationHook<E> {
             for key in keys {
                 let target = [key.clone()];
                 self.visualizer.add_datasample(&DrawRequest {
-                    name: &format!("test_{}", key.replace('.', "_")),
+                    name: &test_picture_name(&key),
                     samples: std::slice::from_ref(sample),
                     target_keys: Some(&target),
                     vis_mode: VisMode::Image,

@@ -148,6 +148,7 @@ impl Visualizer {
     /// Draws `request` and queues the picture for every backend. Returns the failures of
     /// earlier writes, if any (this picture is queued all the same).
     pub fn add_datasample(&mut self, request: &DrawRequest<'_>) -> Result<()> {
+        check_picture_name(request.name)?;
         let picture = self.draw(request)?;
         self.add_picture(request.name, picture, request.step)
     }
@@ -155,6 +156,7 @@ impl Visualizer {
     /// Queues a drawn picture for every backend (waiting while the queue is full), and returns
     /// the failures of earlier writes, if any (this picture's own come back from a later call).
     pub fn add_picture(&mut self, name: &str, picture: Picture, step: u64) -> Result<()> {
+        check_picture_name(name)?;
         self.writer.add_image(name, Arc::new(picture), step)
     }
 
@@ -171,6 +173,9 @@ impl Visualizer {
         step: u64,
         file_path: Option<&str>,
     ) -> Result<()> {
+        if let Some(file) = file_path {
+            check_scalar_file(file)?;
+        }
         self.writer
             .add_scalars(scalars, step, file_path.map(str::to_owned))
     }
@@ -309,6 +314,28 @@ impl Visualizer {
             }
         }
     }
+}
+
+/// Checks that picture `name` makes a file name inside the save folder (`{name}_{step}.png`).
+pub(crate) fn check_picture_name(name: &str) -> Result<()> {
+    Ok(vis_ops::fs::check_file_name("the picture name", name)?)
+}
+
+/// Checks `add_scalars`' `file_path`: a plain `.json` file name other than `scalars.json`, in the
+/// save folder (mmengine joins it to its folder).
+pub(crate) fn check_scalar_file(file: &str) -> Result<()> {
+    vis_ops::fs::check_file_name("add_scalars' file_path", file)?;
+    if !file.ends_with(".json") || file == "scalars.json" {
+        return Err(Error::Config {
+            file: None,
+            field: "file_path".into(),
+            message: format!(
+                "{} must be a .json file other than scalars.json (as in mmengine)",
+                vis_ops::fs::quote(file)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// An extra vis-kwarg as a count.

@@ -417,29 +417,30 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
             .unwrap();
     assert_eq!(config, serde_json::json!({"interval": 10}));
 
-    // mmengine asserts on these; vis reports them. A failure never comes back from the call
-    // that queued it: the first from the second call or from `close`, the second from `close`.
-    vis.add_scalars(losses.clone(), 40, Some("scalars.json"))
-        .unwrap();
-    let second = vis.add_scalars(losses, 40, Some("losses.txt"));
-    let closed = vis.close();
-    let failures: Vec<String> = [second, closed]
-        .into_iter()
-        .filter_map(Result::err)
-        .flat_map(|e| match e {
-            Error::Write(failures) => failures,
-            other => panic!("a write error was expected, got {other}"),
-        })
-        .map(|f| f.to_string())
-        .collect();
-    assert_eq!(failures.len(), 2, "{failures:?}");
-    assert!(failures[0].contains("'scalars.json' must be a .json file other than scalars.json"));
-    assert!(
-        failures[1].contains("'losses.txt' must be a .json file"),
-        "{failures:?}"
-    );
+    // mmengine asserts on these; vis refuses them at the call, before anything is queued.
+    for (file, message) in [
+        (
+            "scalars.json",
+            "'scalars.json' must be a .json file other than scalars.json",
+        ),
+        ("losses.txt", "'losses.txt' must be a .json file"),
+        (
+            "../losses.json",
+            "'../losses.json' cannot be used in a file name",
+        ),
+    ] {
+        let err = vis
+            .add_scalars(losses.clone(), 40, Some(file))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(message), "{err}");
+    }
+    vis.close().unwrap();
 
-    // Failures reported together are counted and listed in one message.
+    // Failures reported together are counted and listed in one message: two backends whose
+    // folders are files.
+    std::fs::write(dir.path().join("a"), "").unwrap();
+    std::fs::write(dir.path().join("b"), "").unwrap();
     let mut vis = Visualizer::new(
         vec![
             Box::new(LocalVisBackend::new(dir.path().join("a"))),
@@ -449,14 +450,10 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
     )
     .unwrap();
     let losses = std::collections::BTreeMap::from([("loss".to_owned(), 1.0)]);
-    vis.add_scalars(losses, 50, Some("losses.txt")).unwrap();
+    vis.add_scalars(losses, 50, None).unwrap();
     let err = vis.close().unwrap_err().to_string();
     assert!(err.starts_with("2 writes failed: "), "{err}");
-    assert_eq!(
-        err.matches("'losses.txt' must be a .json file").count(),
-        2,
-        "{err}"
-    );
+    assert_eq!(err.matches("is a file, not a folder").count(), 2, "{err}");
 }
 
 #[test]

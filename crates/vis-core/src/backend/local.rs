@@ -13,6 +13,7 @@ use vis_ops::{GifPalette, PngSpeed, encode_gif, encode_png};
 
 use super::{Picture, VisBackend};
 use crate::error::{Error, Result};
+use crate::visualizer::{check_picture_name, check_scalar_file};
 
 /// Writes pictures to `{save_dir}/vis_image/`, each through a temporary file and a rename.
 #[derive(Clone, Debug)]
@@ -96,6 +97,7 @@ impl VisBackend for LocalVisBackend {
     }
 
     fn add_image(&mut self, name: &str, picture: &Picture, step: u64) -> Result<()> {
+        check_picture_name(name)?;
         ensure_dir(&self.image_dir())?;
         let path = self.image_path(name, step, picture);
         match picture {
@@ -124,17 +126,8 @@ impl VisBackend for LocalVisBackend {
         ensure_dir(&self.save_dir)?;
         let line = scalar_line(scalars, step);
         if let Some(file) = file_path {
-            let extra = self.save_dir.join(file);
-            if !file.ends_with(".json") || extra == self.scalars_path() {
-                return Err(Error::Config {
-                    file: None,
-                    field: "file_path".into(),
-                    message: format!(
-                        "'{file}' must be a .json file other than scalars.json (as in mmengine)"
-                    ),
-                });
-            }
-            append_line(&extra, &line)?;
+            check_scalar_file(file)?;
+            append_line(&self.save_dir.join(file), &line)?;
         }
         append_line(&self.scalars_path(), &line)
     }
