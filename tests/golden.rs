@@ -18,11 +18,18 @@ const KERNELS: [Kernel; 5] = [
 
 /// Draws `case` with `kernel`: one grid, or the selected frames concatenated.
 fn draw(case: &Case, kernel: Kernel) -> Result<Vec<u8>, vis_ops::Error> {
-    let file = TensorFile::read(&case.input())?;
-    let batches = case
+    let mut file = TensorFile::open(&case.input())?;
+    let tensors = case
         .tensors
         .iter()
-        .map(|n| file.get(n)?.batch())
+        .map(|n| {
+            let entry = file.get(n)?.clone();
+            file.read(&entry)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let batches = tensors
+        .iter()
+        .map(|t| t.batch())
         .collect::<Result<Vec<ImageBatch<'_>>, _>>()?;
     let r = Renderer::new(kernel);
     Ok(match &case.frames {

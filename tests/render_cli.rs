@@ -316,7 +316,7 @@ fn other_errors_exit_with_1_and_one_line() {
     fails(
         &["render", i, "-o", o, "--tensor", "nope"],
         1,
-        "no tensor named 'nope'; the file holds: a, b, ids, labels, matrix",
+        "no tensor named 'nope'; the file holds: 'a', 'b', 'ids', 'labels', 'matrix'",
         d,
     );
     fails(

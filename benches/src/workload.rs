@@ -206,9 +206,10 @@ impl Workload {
 
 /// Reads tensor `key` of a peer dump as f32.
 fn read_key(path: &Path, key: &str) -> Result<(String, Vec<usize>, Vec<f32>), String> {
-    let file = TensorFile::read(path).map_err(|e| e.to_string())?;
-    let tensor = file.get(key).map_err(|e| e.to_string())?;
-    let vis_ops::Elements::F32(data) = tensor.elements().map_err(|e| e.to_string())? else {
+    let mut file = TensorFile::open(path).map_err(|e| e.to_string())?;
+    let entry = file.get(key).map_err(|e| e.to_string())?.clone();
+    let tensor = file.read(&entry).map_err(|e| e.to_string())?;
+    let vis_ops::Elements::F32(data) = tensor.elements() else {
         return Err(format!("{}: '{key}' is not f32", path.display()));
     };
     Ok((key.to_owned(), tensor.shape().to_vec(), data.to_vec()))

@@ -46,6 +46,21 @@ impl Cli {
     }
 }
 
+/// `text` with its control characters (newlines, terminal escape sequences, ...) escaped as
+/// Rust writes them (`\n`, `\u{1b}`), so that what a file or a flag held prints as one harmless
+/// line.
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {

@@ -2,6 +2,7 @@
 //! grid (PNG) or an animation (GIF), byte for byte as torchvision and MMagic would; `vis demo`
 //! trains a small model with the visualization hook writing grids as it goes.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -24,7 +25,11 @@ fn main() -> ExitCode {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     // A panic would be a bug; if one happens anyway, say so in one line instead of a backtrace.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("error: internal error in vis ({info}); please report it");
+        let line = vis_cli::escape_controls(&info.to_string());
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error in vis ({line}); please report it"
+        );
     }));
     let cli = Cli::parse();
     if let Some(threads) = cli.threads() {
@@ -46,11 +51,19 @@ fn main() -> ExitCode {
                 None => cli,
             };
             command
-                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    vis_cli::escape_controls(&message),
+                )
                 .exit()
         }
         Ok(Err(e)) => {
-            eprintln!("error: {e}");
+            // Nothing more can be said when stderr is gone too.
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                vis_cli::escape_controls(&e.to_string())
+            );
             ExitCode::from(1)
         }
         Err(_) => ExitCode::from(1),

@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use vis_ops::fs::write_atomic;
+use vis_ops::fs::{WriteOptions, quote, write_atomic_with};
 use vis_ops::{
-    ChannelOrder, FrameSpec, GifPalette, GridSpec, ImageBatch, PixelMap, PngSpeed, Quantize,
-    RenderSpec, Renderer, RgbFrames, TensorFile, encode_gif, encode_png,
+    ChannelOrder, Encoding, FrameSpec, GifPalette, GridLayout, GridSpec, ImageBatch, PixelMap,
+    PngSpeed, Quantize, RenderMemory, RenderSpec, Renderer, RgbFrames, TensorEntry, TensorFile,
+    encode_gif, encode_png,
 };
 
 use crate::error::CliError;
@@ -40,9 +41,9 @@ pub struct RenderArgs {
     pad_byte: u8,
 
     /// How floats become 0..255: x*255 (unit), x (identity), x*std+mean (denorm), [lo, hi] to
-    /// [0, 255] (range).
-    #[arg(long, value_enum, default_value_t = MapArg::Unit)]
-    map: MapArg,
+    /// [0, 255] (range) [default: unit]. u8 tensors are drawn as their bytes.
+    #[arg(long, value_enum)]
+    map: Option<MapArg>,
 
     /// Mean for --map denorm: one value, or one per input channel.
     #[arg(
@@ -90,9 +91,14 @@ pub struct RenderArgs {
     #[arg(long, value_name = "F", value_parser = parse_fps)]
     fps: Option<f64>,
 
-    /// For sequences: also write every frame losslessly as DIR/frame_0000.png, ...
+    /// For sequences: also write every frame losslessly as DIR/frame_0000.png, ... (DIR is
+    /// replaced as a whole).
     #[arg(long, value_name = "DIR")]
     frames_dir: Option<PathBuf>,
+
+    /// Replace outputs that are read-only.
+    #[arg(long)]
+    force: bool,
 }
 
 /// `--map` values.
@@ -148,13 +154,14 @@ impl RenderArgs {
         let fail = |msg: &str| Err(usage(msg.to_owned()));
         let range_flags = self.lo.is_some() || self.scale_each;
         let denorm_flags = self.mean.is_some() || self.std.is_some();
-        if self.map != MapArg::Range && range_flags {
+        let map = self.map.unwrap_or(MapArg::Unit);
+        if map != MapArg::Range && range_flags {
             return fail("--lo, --hi and --scale-each go with --map range");
         }
-        if self.map != MapArg::Denorm && denorm_flags {
+        if map != MapArg::Denorm && denorm_flags {
             return fail("--mean and --std go with --map denorm");
         }
-        Ok(match self.map {
+        Ok(match map {
             MapArg::Unit => PixelMap::Unit,
             MapArg::Identity => PixelMap::Identity,
             MapArg::Range => PixelMap::Range {
@@ -221,75 +228,229 @@ impl RenderArgs {
     }
 }
 
-/// Runs `vis render`.
+/// Runs `vis render`: reads the header, checks the tensors' shapes and the memory the render
+/// would hold, and only then reads the tensors it draws.
 pub(crate) fn run(args: RenderArgs) -> Result<(), CliError> {
     let spec = args.render_spec()?;
     let kind = args.output_kind()?;
-    let file = TensorFile::read(&args.input)?;
-    let batches = file
-        .select(&args.tensors)?
-        .into_iter()
-        .map(|t| t.batch())
-        .collect::<Result<Vec<ImageBatch<'_>>, _>>()?;
-    let first = batches.first().map(ImageBatch::name).unwrap_or_default();
-    let is_sequence = batches.first().is_some_and(|b| b.dims().t.is_some());
-    let renderer = Renderer::default();
-    if !is_sequence {
-        if args.n_skip.is_some() || args.fps.is_some() || args.frames_dir.is_some() {
+    let mut file = TensorFile::open(&args.input)?;
+    let entries: Vec<TensorEntry> = file.select(&args.tensors)?.into_iter().cloned().collect();
+    let mut dims = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        if !entry.has_drawable_dtype() {
             return Err(CliError::Input(format!(
-                "--n-skip, --fps and --frames-dir apply to sequences [N, T, C, H, W], but '{first}' is a batch of images [N, C, H, W]"
+                "tensor {} is {}; vis draws f32, f16, bf16 or u8 tensors",
+                quote(entry.name()),
+                entry.dtype_name()
             )));
         }
-        if kind != OutputKind::Png {
-            return Err(CliError::Input(format!(
-                "'{first}' holds images [N, C, H, W], which make one grid: write it to a .png"
-            )));
-        }
-        let grid = renderer.grid(&batches, &spec)?;
-        write_atomic(&args.output, |w| encode_png(&grid, PngSpeed::Fast, w))?;
-        println!(
-            "wrote {} ({}x{})",
-            args.output.display(),
-            grid.width(),
-            grid.height()
-        );
-        return Ok(());
+        dims.push(entry.dims()?);
     }
-    if kind != OutputKind::Gif {
+    if let (Some(map), Some(bytes)) = (args.map, entries.iter().find(|e| e.is_bytes()))
+        && map != MapArg::Identity
+    {
         return Err(CliError::Input(format!(
-            "'{first}' holds sequences [N, T, C, H, W], which make an animation: write it to a .gif (and add --frames-dir DIR for lossless frames)"
+            "tensor {} holds bytes (u8), which vis draws as they are; --map {} applies to float tensors: drop it, or draw the u8 tensor apart",
+            quote(bytes.name()),
+            map.to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default()
         )));
     }
+    let (Some(first), Some(first_dims)) = (entries.first(), dims.first().copied()) else {
+        return Err(vis_ops::Error::NoKeys.into());
+    };
+    let first = quote(first.name());
+    let is_sequence = first_dims.t.is_some();
     let frame_spec = FrameSpec {
         n_skip: args.n_skip.map_or(1, |k| k as usize),
         fps: args.fps.unwrap_or(10.0),
     };
+    let (frames, encoding) = if is_sequence {
+        if kind != OutputKind::Gif {
+            return Err(CliError::Input(format!(
+                "{first} holds sequences [N, T, C, H, W], which make an animation: write it to a .gif (and add --frames-dir DIR for lossless frames)"
+            )));
+        }
+        let encoding = Encoding::Gif {
+            palette: GifPalette::default(),
+            png_frames: args.frames_dir.is_some(),
+        };
+        (frame_spec.frame_count(first_dims.steps()), encoding)
+    } else {
+        if args.n_skip.is_some() || args.fps.is_some() || args.frames_dir.is_some() {
+            return Err(CliError::Input(format!(
+                "--n-skip, --fps and --frames-dir apply to sequences [N, T, C, H, W], but {first} is a batch of images [N, C, H, W]"
+            )));
+        }
+        if kind != OutputKind::Png {
+            return Err(CliError::Input(format!(
+                "{first} holds images [N, C, H, W], which make one grid: write it to a .png"
+            )));
+        }
+        (1, Encoding::Png(PngSpeed::Fast))
+    };
+    // Everything the render will hold, checked before anything is read or allocated.
+    let layout = GridLayout::new(
+        first_dims.n,
+        entries.len(),
+        first_dims.h,
+        first_dims.w,
+        &spec.grid,
+    )?;
+    let input = entries
+        .iter()
+        .fold(0usize, |sum, e| sum.saturating_add(e.data_bytes()));
+    RenderMemory::new(input, layout.width, layout.height, frames, encoding).check()?;
+
+    let tensors = entries
+        .iter()
+        .map(|e| file.read(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let batches = tensors
+        .iter()
+        .map(|t| t.batch())
+        .collect::<Result<Vec<ImageBatch<'_>>, _>>()?;
+    let renderer = Renderer::default();
+    let write_options = WriteOptions {
+        replace_read_only: args.force,
+    };
+    if !is_sequence {
+        let grid = renderer.grid(&batches, &spec)?;
+        write_atomic_with(&args.output, write_options, |w| {
+            encode_png(&grid, PngSpeed::Fast, w)
+        })?;
+        return say(format_args!(
+            "wrote {} ({}x{})",
+            printable(&args.output),
+            grid.width(),
+            grid.height()
+        ));
+    }
     let frames = renderer.frames(&batches, &spec, &frame_spec)?;
     if let Some(dir) = &args.frames_dir {
-        write_frames(dir, &frames)?;
+        write_frames(dir, &frames, args.force)?;
     }
-    write_atomic(&args.output, |w| {
+    write_atomic_with(&args.output, write_options, |w| {
         encode_gif(&frames, frame_spec.gif_delay_cs(), GifPalette::default(), w)
     })?;
     let (w, h) = (frames.width(), frames.height());
-    println!(
+    say(format_args!(
         "wrote {} ({} frames of {w}x{h})",
-        args.output.display(),
+        printable(&args.output),
         frames.len()
-    );
-    Ok(())
+    ))
 }
 
-/// Writes every frame losslessly as `dir/frame_0000.png`, `frame_0001.png`, ...
-fn write_frames(dir: &Path, frames: &RgbFrames) -> Result<(), CliError> {
-    std::fs::create_dir_all(dir).map_err(|source| vis_ops::Error::Io {
-        action: "creating the folder",
-        path: dir.to_path_buf(),
-        source,
-    })?;
+/// A path as it may be printed: control characters escaped.
+fn printable(path: &Path) -> String {
+    crate::escape_controls(&path.display().to_string())
+}
+
+/// Prints one line on stdout. A reader that went away (`| head`) ends the command quietly, as
+/// it would end any Unix tool; any other failure (`> /dev/full`) is an error.
+fn say(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::Input(format!("writing to stdout: {e}"))),
+    }
+}
+
+/// The names `vis render --frames-dir` gives frames: `frame_0000.png`, ...
+fn frame_name(i: usize) -> String {
+    format!("frame_{i:04}.png")
+}
+
+/// Whether `name` is one `vis render` could have written as a frame.
+fn is_frame_name(name: &str) -> bool {
+    name.strip_prefix("frame_")
+        .and_then(|rest| rest.strip_suffix(".png"))
+        .is_some_and(|digits| digits.len() >= 4 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Writes every frame losslessly as `dir/frame_0000.png`, `frame_0001.png`, ... as a whole or
+/// not at all: the frames go to a temporary folder beside `dir`, which then takes `dir`'s place.
+/// An existing `dir` must hold only frames of an earlier render (it is replaced, so no stale
+/// frame of a longer render stays) or nothing; a folder holding anything else is refused.
+fn write_frames(dir: &Path, frames: &RgbFrames, force: bool) -> Result<(), CliError> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| vis_ops::Error::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(CliError::Input(format!(
+                "--frames-dir {} is not a folder; give a new or empty folder",
+                printable(dir)
+            )));
+        }
+        Ok(_) => {
+            let mut others = Vec::new();
+            for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
+                let name = entry.map_err(io("listing", dir))?.file_name();
+                let name = name.to_string_lossy();
+                if !is_frame_name(&name) {
+                    others.push(quote(&name));
+                }
+            }
+            if !others.is_empty() {
+                others.sort();
+                let count = others.len();
+                others.truncate(3);
+                return Err(CliError::Input(format!(
+                    "--frames-dir {} holds other files than frames ({}{}); vis replaces the whole folder, so give a new or empty one",
+                    printable(dir),
+                    others.join(", "),
+                    if count > 3 {
+                        format!(" and {} more", count - 3)
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("reading", dir)(e).into()),
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let staging = tempfile::Builder::new()
+        .prefix(".vis-frames.")
+        .suffix(vis_ops::fs::TEMP_SUFFIX)
+        .tempdir_in(&parent)
+        .map_err(io("creating a temporary folder in", &parent))?;
+    let options = WriteOptions {
+        replace_read_only: force,
+    };
     for (i, frame) in frames.iter().enumerate() {
-        let path = dir.join(format!("frame_{i:04}.png"));
-        write_atomic(&path, |w| encode_png(frame, PngSpeed::Fast, w))?;
+        let path = staging.path().join(frame_name(i));
+        write_atomic_with(&path, options, |w| encode_png(frame, PngSpeed::Fast, w))?;
+    }
+    // The old frames step aside, the new folder takes their place, and the old ones go.
+    let old = parent.join(format!(".vis-frames-old.{}", std::process::id()));
+    let had_old = dir.exists();
+    if had_old {
+        std::fs::rename(dir, &old).map_err(io("moving aside the earlier frames in", dir))?;
+    }
+    let staged = staging.keep();
+    if let Err(e) = std::fs::rename(&staged, dir) {
+        let _ = std::fs::remove_dir_all(&staged);
+        if had_old {
+            let _ = std::fs::rename(&old, dir);
+        }
+        return Err(io("moving the frames into", dir)(e).into());
+    }
+    if had_old {
+        std::fs::remove_dir_all(&old).map_err(io("removing the earlier frames in", &old))?;
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use half::{bf16, f16};
 use crate::error::{Error, Result};
 
 /// The element types the pixel path reads directly (no intermediate f32 copy). Bytes (`u8`)
-/// are values like any other: with [`PixelMap::Identity`](crate::PixelMap) they are drawn as
-/// they are.
+/// are pixels already: they are drawn as they are, whatever the [`PixelMap`](crate::PixelMap)
+/// (which is for floats); only the channel order applies to them.
 pub trait Sample: Copy + Send + Sync + 'static + crate::kernel::SimdSample {
     /// This type's name in messages.
     const NAME: &'static str;
@@ -179,7 +179,7 @@ pub struct ImageBatch<'a> {
 
 /// Checks `shape` (rank 4 or 5, C in {1, 3}, no zero) and returns its dimensions and element
 /// count.
-fn check_shape(name: &str, shape: &[usize]) -> Result<(BatchDims, usize)> {
+pub(crate) fn check_shape(name: &str, shape: &[usize]) -> Result<(BatchDims, usize)> {
     let dims = match *shape {
         [n, c, h, w] => BatchDims {
             n,

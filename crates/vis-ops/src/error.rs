@@ -109,6 +109,19 @@ pub enum Error {
         len: usize,
     },
 
+    /// A one-channel tensor was given three means or stds, which are indexed by input channel.
+    #[error(
+        "tensor {key} has 1 channel, but {what} has {len} values (one per input channel); give one value for a grey tensor, or draw it apart from the colour ones"
+    )]
+    GreyChannelList {
+        /// Name of the grey tensor, quoted.
+        key: String,
+        /// `mean` or `std`.
+        what: &'static str,
+        /// How many values it has.
+        len: usize,
+    },
+
     /// A pixel-map parameter is NaN or infinite, or a range is reversed.
     #[error("{0}")]
     BadMapParameter(String),
@@ -133,6 +146,11 @@ pub enum Error {
         /// Which limit it breaks.
         limit: &'static str,
     },
+
+    /// A render would hold more than [`MAX_PICTURE_BYTES`](crate::MAX_PICTURE_BYTES) at its
+    /// peak; the message says what takes the room.
+    #[error("{0}")]
+    MemoryLimit(String),
 
     /// The memory for a picture could not be allocated.
     #[error("could not allocate {bytes} bytes for a {width}x{height} picture")]

@@ -31,6 +31,9 @@ pub enum GifPalette {
     Global,
 }
 
+/// Frames quantized and compressed at once before they are written.
+const FRAMES_IN_FLIGHT: usize = 16;
+
 /// The largest side a GIF may have.
 const GIF_MAX_SIDE: usize = u16::MAX as usize;
 
@@ -80,35 +83,63 @@ pub fn encode_gif<W: Write>(
         GifPalette::Global if u32::try_from(total_pixels).is_err() => GifPalette::PerFrame,
         other => other,
     };
-    let (global, encoded): (Vec<u8>, Vec<Frame<'static>>) = match palette {
-        GifPalette::PerFrame => {
-            let views: Vec<_> = frames.iter().collect();
-            let encoded = views
-                .par_iter()
+    let per_frame = (w * h).max(1);
+    // A global palette indexes every frame at once; frames are then compressed and written a
+    // few at a time, so the encoder's memory does not grow with the animation.
+    let global = match palette {
+        GifPalette::PerFrame => None,
+        GifPalette::Global => Some(index_colours(frames.as_bytes())),
+    };
+    let mut encoder = Encoder::new(
+        out,
+        w16,
+        h16,
+        global.as_ref().map_or(&[][..], |g| g.palette.as_slice()),
+    )?;
+    encoder.set_repeat(Repeat::Infinite)?;
+    for group in (0..frames.len()).step_by(FRAMES_IN_FLIGHT) {
+        let batch = group..(group + FRAMES_IN_FLIGHT).min(frames.len());
+        let encoded: Vec<Frame<'static>> = match &global {
+            None => batch
+                .into_par_iter()
+                .filter_map(|i| frames.frame(i))
                 .map(|f| {
                     let Indexed { palette, indices } = index_colours(f.as_bytes());
                     frame(indices, Some(palette))
                 })
-                .collect();
-            (Vec::new(), encoded)
-        }
-        GifPalette::Global => {
-            let Indexed { palette, indices } = index_colours(frames.as_bytes());
-            let per_frame = w * h;
-            let encoded = indices
-                .par_chunks(per_frame.max(1))
+                .collect(),
+            Some(Indexed { indices, .. }) => batch
+                .into_par_iter()
+                .filter_map(|i| indices.get(i * per_frame..(i + 1) * per_frame))
                 .map(|chunk| frame(chunk.to_vec(), None))
-                .collect();
-            (palette, encoded)
+                .collect(),
+        };
+        for f in &encoded {
+            encoder.write_lzw_pre_encoded_frame(f)?;
         }
-    };
-    let mut encoder = Encoder::new(out, w16, h16, &global)?;
-    encoder.set_repeat(Repeat::Infinite)?;
-    for f in &encoded {
-        encoder.write_lzw_pre_encoded_frame(f)?;
     }
     encoder.into_inner()?;
     Ok(())
+}
+
+/// Bytes the encoder holds at its peak for `frames` frames of `width` x `height`, besides the
+/// frames themselves: per frame in flight its indices, their LZW code and the quantizer's
+/// histogram (32x32x32 bins), and for a global palette the indices of every frame.
+pub(crate) fn working_bytes(
+    palette: GifPalette,
+    width: usize,
+    height: usize,
+    frames: usize,
+) -> usize {
+    let pixels = width.saturating_mul(height);
+    let per_frame = pixels.saturating_mul(4).saturating_add(2 << 20);
+    let in_flight = frames.min(FRAMES_IN_FLIGHT).saturating_mul(per_frame);
+    match palette {
+        GifPalette::PerFrame => in_flight,
+        GifPalette::Global => in_flight
+            .saturating_add(pixels.saturating_mul(frames).saturating_mul(2))
+            .saturating_add(2 << 20),
+    }
 }
 
 /// Reduces RGB `pixels` to at most 256 colours: exactly when they hold no more, else with a

@@ -31,6 +31,7 @@ mod gif;
 mod image;
 mod kernel;
 mod layout;
+mod memory;
 mod pixel;
 mod png;
 mod render;
@@ -43,10 +44,11 @@ pub use gif::{GifPalette, encode_gif};
 pub use image::{RgbFrames, RgbImage, RgbView};
 pub use kernel::{Kernel, PARALLEL_MIN_PIXELS};
 pub use layout::{GridLayout, MAX_PICTURE_BYTES, MAX_SIDE, default_nrow, picture_bytes};
+pub use memory::{Encoding, RenderMemory};
 pub use png::{PngSpeed, encode_png};
 pub use render::{Renderer, render_frames, render_grid};
 pub use spec::{ChannelOrder, FrameSpec, GridSpec, PixelMap, Quantize, RenderSpec};
-pub use tensor_file::{FileTensor, TensorFile};
+pub use tensor_file::{FileTensor, MAX_HEADER_BYTES, TensorEntry, TensorFile};
 
 /// Re-exported so callers can build f16/bf16 views without naming the crate themselves.
 pub use half;

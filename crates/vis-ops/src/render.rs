@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::batch::{BatchDims, ImageBatch};
+use crate::batch::{BatchDims, Elements, ImageBatch};
 use crate::error::{Error, Result};
 use crate::image::{RgbFrames, RgbImage, prepare_canvas};
 use crate::kernel::{Kernel, PARALLEL_MIN_PIXELS, RowCode};
@@ -165,6 +165,19 @@ impl<'k, 'a> Plan<'k, 'a> {
             }
         }
         spec.map.validate()?;
+        if let (PixelMap::Denorm { mean, std }, Some(grey)) =
+            (&spec.map, keys.iter().find(|k| k.dims().c == 1))
+        {
+            for (what, list) in [("mean", mean), ("std", std)] {
+                if list.len() != 1 {
+                    return Err(Error::GreyChannelList {
+                        key: crate::fs::quote(grey.name()),
+                        what,
+                        len: list.len(),
+                    });
+                }
+            }
+        }
         let layout = GridLayout::new(dims.n, keys.len(), dims.h, dims.w, &spec.grid)?;
         Ok(Self {
             keys,
@@ -204,6 +217,15 @@ impl<'k, 'a> Plan<'k, 'a> {
             } else {
                 let whole = op(&|| finite_range((0..n).filter_map(image)));
                 ops.extend(std::iter::repeat_n(whole, n));
+            }
+            // Bytes are drawn as they are: the map is for floats.
+            let first = ops.len() - n;
+            for (i, slot) in ops.iter_mut().skip(first).enumerate() {
+                if matches!(key.image(i), Some((Elements::U8(_), _))) {
+                    *slot = pixel_op(&PixelMap::Identity, spec.quantize, spec.order, || {
+                        (0.0, 0.0)
+                    });
+                }
             }
         }
         ops

@@ -192,6 +192,14 @@ impl FrameSpec {
         idx
     }
 
+    /// How many frames [`frame_indices`](Self::frame_indices) gives for `steps`, without
+    /// listing them.
+    pub fn frame_count(&self, steps: usize) -> usize {
+        let every = steps.div_ceil(self.n_skip.max(1));
+        let last_included = steps > 0 && (steps - 1).is_multiple_of(self.n_skip.max(1));
+        every + usize::from(steps > 0 && !last_included)
+    }
+
     /// GIF frame delay in centiseconds: `max(2, round(100 / fps))`, rounding half to even as
     /// Python does, and never under 2 (browsers slow shorter delays to 10 cs).
     pub fn gif_delay_cs(&self) -> u16 {
@@ -209,6 +217,16 @@ impl FrameSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_count_is_the_length_of_frame_indices() {
+        for n_skip in 1..12 {
+            for steps in 0..40 {
+                let spec = FrameSpec { n_skip, fps: 10.0 };
+                assert_eq!(spec.frame_count(steps), spec.frame_indices(steps).len());
+            }
+        }
+    }
 
     #[test]
     fn frames_follow_n_skip_and_add_the_last() {

@@ -185,6 +185,14 @@ proptest! {
 
     #[test]
     fn simd_and_parallel_equal_the_scalar_reference(req in request()) {
+        // A grey key takes one mean and std (three are refused: they are per input channel).
+        let mut req = req;
+        if req.channels.contains(&1)
+            && let PixelMap::Denorm { mean, std } = &mut req.spec.map
+        {
+            mean.truncate(1);
+            std.truncate(1);
+        }
         let mut rng = Rng(req.seed);
         let owned: Vec<Owned> = req
             .channels

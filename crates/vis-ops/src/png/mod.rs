@@ -46,46 +46,76 @@ impl PngSpeed {
 /// threads), each ending with a sync flush.
 const STRIP_BYTES: usize = 1 << 18;
 
+/// Strips compressed at once: their output is written before the next ones start, so the
+/// encoder's memory does not grow with the picture.
+const STRIPS_IN_FLIGHT: usize = 16;
+
 /// The longest IDAT chunk the format allows.
 const MAX_IDAT: usize = i32::MAX as usize;
 
-/// The image's rows filtered and compressed as a zlib stream, in pieces to be written in order.
-fn compress_fast(image: RgbView<'_>) -> Vec<Vec<u8>> {
+/// Bytes the `Fast` encoder holds at its peak for a `width` x `height` picture, besides the
+/// picture itself: the strips in flight (filtered rows, their compressed form, the filter's
+/// candidate rows) and a margin for the Huffman tables. The `png` crate's own speeds filter the
+/// whole picture first: about twice its size.
+pub(crate) fn working_bytes(speed: PngSpeed, width: usize, height: usize) -> usize {
+    let row_bytes = width.saturating_mul(3);
+    if speed != PngSpeed::Fast {
+        return row_bytes
+            .saturating_add(1)
+            .saturating_mul(height)
+            .saturating_mul(2);
+    }
+    let strip_rows = (STRIP_BYTES / row_bytes.saturating_add(1)).max(1);
+    let strip = strip_rows.saturating_mul(row_bytes.saturating_add(1));
+    let strips = height.div_ceil(strip_rows).min(STRIPS_IN_FLIGHT);
+    let per_strip = strip
+        .saturating_mul(2)
+        .saturating_add(strip / 8)
+        .saturating_add(row_bytes.saturating_mul(7))
+        .saturating_add(64 << 10);
+    strips.saturating_mul(per_strip)
+}
+
+/// Filters and compresses the image's rows as a zlib stream, handing the pieces to `emit` in
+/// order, a few strips at a time.
+fn compress_fast(image: RgbView<'_>, mut emit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
     let row_bytes = image.width() * 3;
-    let rows: Vec<&[u8]> = image.as_bytes().chunks_exact(row_bytes.max(1)).collect();
+    let height = image.height();
+    let pixels = image.as_bytes();
+    let row = |r: usize| pixels.get(r * row_bytes..(r + 1) * row_bytes);
     let strip_rows = (STRIP_BYTES / (row_bytes + 1)).max(1);
-    let strips: Vec<(usize, &[&[u8]])> = rows
-        .chunks(strip_rows)
-        .enumerate()
-        .map(|(i, strip)| (i * strip_rows, strip))
-        .collect();
-    let count = strips.len();
-    let mut pieces: Vec<(Vec<u8>, u32, usize)> = strips
-        .par_iter()
-        .enumerate()
-        .map(|(i, &(first, strip))| {
-            let mut filterer = Filterer::new(row_bytes);
-            let mut filtered = Vec::with_capacity(strip.len() * (row_bytes + 1));
-            let mut prev = first.checked_sub(1).and_then(|p| rows.get(p).copied());
-            for &row in strip {
-                filterer.filter_row(prev, row, &mut filtered);
-                prev = Some(row);
-            }
-            let adler = simd_adler32::adler32(&filtered.as_slice());
-            (
-                deflate::deflate_strip(&filtered, i + 1 == count),
-                adler,
-                filtered.len(),
-            )
-        })
-        .collect();
-    let adler = pieces.iter().fold(1u32, |acc, (_, a, len)| {
-        deflate::adler32_combine(acc, *a, *len)
-    });
-    // zlib header (deflate, 32 KiB window, fastest) and trailer.
-    pieces.insert(0, (vec![0x78, 0x01], 0, 0));
-    pieces.push((adler.to_be_bytes().to_vec(), 0, 0));
-    pieces.into_iter().map(|(bytes, _, _)| bytes).collect()
+    let count = height.div_ceil(strip_rows);
+    // zlib header (deflate, 32 KiB window, fastest).
+    emit(&[0x78, 0x01])?;
+    let mut adler = 1u32;
+    for group in (0..count).step_by(STRIPS_IN_FLIGHT) {
+        let pieces: Vec<(Vec<u8>, u32, usize)> = (group..(group + STRIPS_IN_FLIGHT).min(count))
+            .into_par_iter()
+            .map(|i| {
+                let first = i * strip_rows;
+                let last = (first + strip_rows).min(height);
+                let mut filterer = Filterer::new(row_bytes);
+                let mut filtered = Vec::with_capacity((last - first) * (row_bytes + 1));
+                let mut prev = first.checked_sub(1).and_then(row);
+                for r in first..last {
+                    let Some(this) = row(r) else { break };
+                    filterer.filter_row(prev, this, &mut filtered);
+                    prev = Some(this);
+                }
+                let sum = simd_adler32::adler32(&filtered.as_slice());
+                (
+                    deflate::deflate_strip(&filtered, i + 1 == count),
+                    sum,
+                    filtered.len(),
+                )
+            })
+            .collect();
+        for (bytes, sum, len) in pieces {
+            adler = deflate::adler32_combine(adler, sum, len);
+            emit(&bytes)?;
+        }
+    }
+    emit(&adler.to_be_bytes())
 }
 
 /// Encodes `image` (an [`RgbImage`](crate::RgbImage), or a frame of
@@ -110,11 +140,12 @@ pub fn encode_png<'a, W: Write>(
     encoder.set_filter(png::Filter::Adaptive);
     let mut writer = encoder.write_header()?;
     if speed == PngSpeed::Fast {
-        for piece in compress_fast(image) {
+        compress_fast(image, |piece| {
             for chunk in piece.chunks(MAX_IDAT) {
                 writer.write_chunk(png::chunk::IDAT, chunk)?;
             }
-        }
+            Ok(())
+        })?;
     } else {
         writer.write_image_data(image.as_bytes())?;
     }
