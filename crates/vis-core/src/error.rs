@@ -113,6 +113,18 @@ pub enum Error {
         value: String,
     },
 
+    /// Another run holds the work folder's run lock.
+    #[error(
+        "another run is writing into {} ({holder}); wait until it ends, or give this run a folder of its own (two runs in one folder would mix their scalars.json)",
+        dir.display()
+    )]
+    FolderInUse {
+        /// The folder.
+        dir: PathBuf,
+        /// Who holds it, as its lock file says.
+        holder: String,
+    },
+
     /// A file or folder could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {

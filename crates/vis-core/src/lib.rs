@@ -31,7 +31,7 @@ mod tensor;
 mod visualizer;
 mod writer;
 
-pub use backend::{LocalVisBackend, Picture, TensorboardVisBackend, VisBackend};
+pub use backend::{LOCK_FILE, LocalVisBackend, Picture, TensorboardVisBackend, VisBackend};
 pub use basic::{BasicVisualizationHook, Mode};
 pub use concat::{ConcatImageVisualizer, basename_stem};
 pub use config::{

@@ -115,8 +115,12 @@ impl std::fmt::Debug for Visualizer {
 
 impl Visualizer {
     /// A visualizer writing through `backends`.
-    pub fn new(backends: Vec<Box<dyn VisBackend>>, config: VisualizerConfig) -> Result<Self> {
+    pub fn new(mut backends: Vec<Box<dyn VisBackend>>, config: VisualizerConfig) -> Result<Self> {
         config.validate()?;
+        // What would fail every write (a folder another run holds) fails here, at once.
+        for backend in &mut backends {
+            backend.open()?;
+        }
         // Queued pictures, one being written, one being drawn.
         let pool = Arc::new(BufferPool::new(config.queue_capacity.saturating_add(2)));
         let writer = Writer::spawn(
@@ -138,6 +142,12 @@ impl Visualizer {
             vec![Box::new(LocalVisBackend::new(save_dir))],
             VisualizerConfig::default(),
         )
+    }
+
+    /// How many pictures every backend has written so far (pictures still queued not counted;
+    /// after [`flush`](Self::flush), every one queued).
+    pub fn pictures_written(&self) -> u64 {
+        self.writer.pictures_written()
     }
 
     /// Its settings.

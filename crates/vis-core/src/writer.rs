@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -78,6 +79,8 @@ pub(crate) struct Writer {
     tx: Option<SyncSender<Job>>,
     thread: Option<JoinHandle<()>>,
     failures: Failures,
+    /// Pictures every backend wrote.
+    written: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -97,15 +100,23 @@ impl Writer {
             .build()
             .map_err(|e| Error::WriterStopped(format!("could not start its threads: {e}")))?;
         let shared = Arc::clone(&failures);
+        let written = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&written);
         let thread = std::thread::Builder::new()
             .name("vis-writer".into())
-            .spawn(move || encode_pool.install(|| run(backends, rx, &shared, &pool)))
+            .spawn(move || encode_pool.install(|| run(backends, rx, &shared, &count, &pool)))
             .map_err(|e| Error::WriterStopped(format!("could not start its thread: {e}")))?;
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
             failures,
+            written,
         })
+    }
+
+    /// Pictures every backend has written.
+    pub(crate) fn pictures_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     /// Queues a picture (waiting while the queue is full); returns the failures of earlier
@@ -209,7 +220,6 @@ impl Drop for Writer {
         {
             // Nobody is left to return this to: the last chance to say it.
             log::error!("vis: {e}");
-            eprintln!("vis: {e}");
         }
     }
 }
@@ -219,6 +229,7 @@ fn run(
     mut backends: Vec<Box<dyn VisBackend>>,
     rx: Receiver<Job>,
     failures: &Failures,
+    written: &AtomicU64,
     pool: &BufferPool,
 ) {
     let record = |backend: &str, item: String, message: String| {
@@ -242,6 +253,7 @@ fn run(
             let _ = ack.send(());
             continue;
         }
+        let mut all_wrote = true;
         for b in &mut backends {
             let name = b.name().to_owned();
             let (item, result) = match &job {
@@ -273,13 +285,17 @@ fn run(
                 Job::Flush(_) => continue,
             };
             if let Err(message) = result {
+                all_wrote = false;
                 record(&name, item, message);
             }
         }
-        if let Job::Image { picture, .. } = job
-            && let Ok(picture) = Arc::try_unwrap(picture)
-        {
-            pool.put(picture.into_bytes());
+        if let Job::Image { picture, .. } = job {
+            if all_wrote {
+                written.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Ok(picture) = Arc::try_unwrap(picture) {
+                pool.put(picture.into_bytes());
+            }
         }
     }
 }

@@ -182,6 +182,7 @@ fn nothing_is_written_outside_the_save_folder() {
 
     let files = all_files(root.path());
     let expected: Vec<PathBuf> = [
+        "run/.vis-run.lock",
         "run/vis_image/fake_img_1.png",
         "run/vis_image/passwd_3.png",
         "run/vis_image/test__0.png",

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::{FakeEngine, Recorded, Recorder, image};
 use vis_core::{
-    ConcatConfig, ConcatImageVisualizer, DataSample, HookConfig, VisualizationHook, Visualizer,
-    VisualizerConfig,
+    ConcatConfig, ConcatImageVisualizer, DataSample, HookConfig, LocalVisBackend, Picture,
+    TensorboardVisBackend, VisualizationHook, Visualizer, VisualizerConfig,
 };
 
 #[test]
@@ -51,4 +51,44 @@ fn rank_one_writes_nothing() {
         .unwrap();
     concat.close().unwrap();
     assert!(seen.lock().unwrap().is_empty());
+
+    // The backends: no scalars, no config, no event file and no run lock on rank 1 (mmengine's
+    // `master_only`); a picture handed to the local backend (a rank's own validation or test
+    // share) is still written.
+    let dir = tempfile::tempdir().unwrap();
+    let mut vis = Visualizer::new(
+        vec![
+            Box::new(LocalVisBackend::new(dir.path())),
+            Box::new(TensorboardVisBackend::new(dir.path())),
+        ],
+        VisualizerConfig::default(),
+    )
+    .unwrap();
+    let losses = [("loss".to_owned(), 1.0)].into_iter().collect();
+    vis.add_scalars(losses, 1, Some("losses.json")).unwrap();
+    vis.add_scalar("quality", 2.0, 1).unwrap();
+    vis.add_config(serde_json::json!({"interval": 1})).unwrap();
+    let picture = Picture::Image(vis_core::vis_ops::RgbImage::from_raw(1, 1, vec![0; 3]).unwrap());
+    vis.add_picture("val_img", picture, 5).unwrap();
+    vis.close().unwrap();
+    let mut files: Vec<String> = walk(dir.path());
+    files.sort();
+    assert_eq!(files, ["vis_image/val_img_5.png"]);
+}
+
+/// Every file under `root`, relative to it.
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out
 }

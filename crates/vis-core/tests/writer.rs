@@ -62,6 +62,7 @@ fn pictures_land_where_mmagic_puts_them() {
     assert_eq!(
         files(dir.path()),
         vec![
+            ".vis-run.lock",
             "vis_image/ddpm_sample_1.gif",
             "vis_image/ddpm_sample_2.gif",
             "vis_image/fake_img_1.png",
@@ -81,9 +82,15 @@ fn pictures_land_where_mmagic_puts_them() {
 #[test]
 fn an_unwritable_folder_is_reported_with_the_picture_and_the_path() {
     let dir = tempfile::tempdir().unwrap();
-    // A file where the folder should be: the folder cannot be created, even by root.
+    // A file where a folder should be: the folder cannot be created, even by root. A save
+    // folder that cannot be made fails at once; the picture folder fails with the picture.
     let blocked = dir.path().join("blocked");
     std::fs::write(&blocked, b"not a folder").unwrap();
+    let err = Visualizer::local(&blocked).unwrap_err().to_string();
+    assert!(err.contains("blocked is a file, not a folder"), "{err}");
+    std::fs::remove_file(&blocked).unwrap();
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("vis_image"), b"not a folder").unwrap();
     let mut vis = Visualizer::local(&blocked).unwrap();
     vis.add_picture("fake_img", picture(4, 4), 1000).unwrap();
     let err = vis.flush().unwrap_err();
@@ -97,7 +104,10 @@ fn an_unwritable_folder_is_reported_with_the_picture_and_the_path() {
         text.contains("creating the folder") && text.contains("blocked/vis_image"),
         "{text}"
     );
-    assert_eq!(files(dir.path()), vec!["blocked"]);
+    assert_eq!(
+        files(dir.path()),
+        vec!["blocked/.vis-run.lock", "blocked/vis_image"]
+    );
     // Reported once: the next flush is clean.
     vis.flush().unwrap();
     vis.close().unwrap();
@@ -438,9 +448,9 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
     vis.close().unwrap();
 
     // Failures reported together are counted and listed in one message: two backends whose
-    // folders are files.
-    std::fs::write(dir.path().join("a"), "").unwrap();
-    std::fs::write(dir.path().join("b"), "").unwrap();
+    // scalars.json are folders.
+    std::fs::create_dir_all(dir.path().join("a/scalars.json")).unwrap();
+    std::fs::create_dir_all(dir.path().join("b/scalars.json")).unwrap();
     let mut vis = Visualizer::new(
         vec![
             Box::new(LocalVisBackend::new(dir.path().join("a"))),
@@ -453,7 +463,11 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
     vis.add_scalars(losses, 50, None).unwrap();
     let err = vis.close().unwrap_err().to_string();
     assert!(err.starts_with("2 writes failed: "), "{err}");
-    assert_eq!(err.matches("is a file, not a folder").count(), 2, "{err}");
+    assert_eq!(
+        err.matches("scalars.json: Is a directory").count(),
+        2,
+        "{err}"
+    );
 }
 
 #[test]

@@ -2,17 +2,24 @@
 //! `{save_dir}/vis_image/{name}_{step}.png` (grids) and `.gif` (animations); scalars as JSON
 //! lines in `{save_dir}/scalars.json` (mmengine's `LocalVisBackend`), and the config as
 //! `{save_dir}/config.json`.
+//!
+//! The run's main process (rank 0) holds the folder's run lock (see `run_lock`) and writes
+//! everything; other ranks write only pictures (their own share of validation and test
+//! results), never the scalars or the config, and take no lock.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use vis_ops::fs::{write_atomic, write_bytes_atomic};
 use vis_ops::{GifPalette, PngSpeed, encode_gif, encode_png};
 
-use super::{Picture, VisBackend};
+use super::run_lock::RunLock;
+use super::{Picture, VisBackend, ensure_dir};
 use crate::error::{Error, Result};
+use crate::rank::is_main_process;
 use crate::visualizer::{check_picture_name, check_scalar_file};
 
 /// Writes pictures to `{save_dir}/vis_image/`, each through a temporary file and a rename.
@@ -21,6 +28,8 @@ pub struct LocalVisBackend {
     save_dir: PathBuf,
     png_speed: PngSpeed,
     gif_palette: GifPalette,
+    /// Known once opened: the folder's run lock on the main process, none on other ranks.
+    run: Option<Option<Arc<RunLock>>>,
 }
 
 impl LocalVisBackend {
@@ -30,7 +39,15 @@ impl LocalVisBackend {
             save_dir: save_dir.into(),
             png_speed: PngSpeed::default(),
             gif_palette: GifPalette::default(),
+            run: None,
         }
+    }
+
+    /// The run lock this process holds on the folder when it is the main process (opening the
+    /// backend when it was not yet).
+    fn run_lock(&mut self) -> Result<Option<Arc<RunLock>>> {
+        VisBackend::open(self)?;
+        Ok(self.run.clone().flatten())
     }
 
     /// The same, encoding PNGs at `speed`.
@@ -67,37 +84,25 @@ impl LocalVisBackend {
     }
 }
 
-/// Creates `dir` (and its parents) if it is missing; the folder may be removed while a run goes
-/// on, as MMagic's writer (`mmcv.imwrite(auto_mkdir=True)`) also allows.
-fn ensure_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|source| {
-        // "File exists" alone would puzzle: say which file is in the way.
-        let blocker = dir.ancestors().find(|p| p.exists()).filter(|p| !p.is_dir());
-        let source = match blocker {
-            Some(file) => std::io::Error::new(
-                source.kind(),
-                format!(
-                    "{} is a file, not a folder; move it away or choose another save_dir",
-                    file.display()
-                ),
-            ),
-            None => source,
-        };
-        Error::Io {
-            action: "creating the folder",
-            path: dir.to_path_buf(),
-            source,
-        }
-    })
-}
-
 impl VisBackend for LocalVisBackend {
     fn name(&self) -> &str {
         "LocalVisBackend"
     }
 
+    fn open(&mut self) -> Result<()> {
+        if self.run.is_none() {
+            self.run = Some(if is_main_process()? {
+                Some(RunLock::acquire(&self.save_dir)?)
+            } else {
+                None
+            });
+        }
+        Ok(())
+    }
+
     fn add_image(&mut self, name: &str, picture: &Picture, step: u64) -> Result<()> {
         check_picture_name(name)?;
+        VisBackend::open(self)?;
         ensure_dir(&self.image_dir())?;
         let path = self.image_path(name, step, picture);
         match picture {
@@ -123,16 +128,30 @@ impl VisBackend for LocalVisBackend {
         step: u64,
         file_path: Option<&str>,
     ) -> Result<()> {
-        ensure_dir(&self.save_dir)?;
-        let line = scalar_line(scalars, step);
         if let Some(file) = file_path {
             check_scalar_file(file)?;
-            append_line(&self.save_dir.join(file), &line)?;
         }
-        append_line(&self.scalars_path(), &line)
+        // Other ranks log nothing (mmengine's `master_only`).
+        let Some(run) = self.run_lock()? else {
+            return Ok(());
+        };
+        ensure_dir(&self.save_dir)?;
+        let line = scalar_line(scalars, step);
+        for path in file_path
+            .map(|file| self.save_dir.join(file))
+            .into_iter()
+            .chain([self.scalars_path()])
+        {
+            run.start_log(&path)?;
+            append_line(&path, &line)?;
+        }
+        Ok(())
     }
 
     fn add_config(&mut self, config: &serde_json::Value) -> Result<()> {
+        if self.run_lock()?.is_none() {
+            return Ok(());
+        }
         ensure_dir(&self.save_dir)?;
         let mut text = serde_json::to_string_pretty(config).unwrap_or_else(|_| config.to_string());
         text.push('\n');

@@ -2,11 +2,13 @@
 //! visualizer's background writer thread, never on the training thread.
 
 mod local;
+mod run_lock;
 pub mod tensorboard;
 
 use std::collections::BTreeMap;
 
 pub use local::LocalVisBackend;
+pub use run_lock::LOCK_FILE;
 pub use tensorboard::TensorboardVisBackend;
 use vis_ops::{RgbFrames, RgbImage};
 
@@ -58,6 +60,13 @@ pub trait VisBackend: Send {
     /// A short name for messages (`LocalVisBackend`).
     fn name(&self) -> &str;
 
+    /// Gets ready to write (takes the folder's run lock, say); the visualizer calls it when it
+    /// is made, so that what would fail every write fails at once. Every other method calls it
+    /// too when it has not run yet.
+    fn open(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Records picture `name` at `step`.
     fn add_image(&mut self, name: &str, picture: &Picture, step: u64) -> Result<()>;
 
@@ -89,4 +98,53 @@ pub trait VisBackend: Send {
     fn flush(&mut self) -> Result<()> {
         Ok(())
     }
+}
+
+/// This machine's name, safe in a file name.
+pub(crate) fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "localhost".to_owned()
+    } else {
+        name
+    }
+}
+
+/// Creates `dir` (and its parents) if it is missing; the folder may be removed while a run goes
+/// on, as MMagic's writer (`mmcv.imwrite(auto_mkdir=True)`) also allows.
+pub(crate) fn ensure_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| {
+        // "File exists" alone would puzzle: say which file is in the way.
+        let blocker = dir.ancestors().find(|p| p.exists()).filter(|p| !p.is_dir());
+        let source = match blocker {
+            Some(file) => std::io::Error::new(
+                source.kind(),
+                format!(
+                    "{} is a file, not a folder; move it away or choose another save_dir",
+                    file.display()
+                ),
+            ),
+            None => source,
+        };
+        crate::error::Error::Io {
+            action: "creating the folder",
+            path: dir.to_path_buf(),
+            source,
+        }
+    })
 }

@@ -122,6 +122,8 @@ pub struct TensorboardVisBackend {
     gif_palette: GifPalette,
     file: Option<EventFile>,
     files_started: u32,
+    /// Whether this process writes (rank 0, mmengine's `master_only`); known once opened.
+    main_process: Option<bool>,
 }
 
 impl TensorboardVisBackend {
@@ -134,7 +136,14 @@ impl TensorboardVisBackend {
             gif_palette: GifPalette::default(),
             file: None,
             files_started: 0,
+            main_process: None,
         }
+    }
+
+    /// Whether this process writes: only rank 0 does, the others write nothing at all.
+    fn writes(&mut self) -> Result<bool> {
+        VisBackend::open(self)?;
+        Ok(self.main_process == Some(true))
     }
 
     /// The event file written to, once the first record is.
@@ -143,7 +152,7 @@ impl TensorboardVisBackend {
     }
 
     /// The open event file; a new one when there is none yet or it was removed.
-    fn open(&mut self) -> Result<&mut EventFile> {
+    fn event_file_mut(&mut self) -> Result<&mut EventFile> {
         if self.file.as_ref().is_some_and(|f| !f.path.exists()) {
             self.file = None;
         }
@@ -158,7 +167,7 @@ impl TensorboardVisBackend {
         let name = format!(
             "events.out.tfevents.{:010}.{}.{}.{}",
             unix_seconds() as u64,
-            host_name(),
+            super::host_name(),
             std::process::id(),
             self.files_started
         );
@@ -191,7 +200,7 @@ impl TensorboardVisBackend {
             what: Some(What::Summary(Summary { value })),
         };
         let record = frame_record(&event.encode_to_vec());
-        self.open()?.append(&record)
+        self.event_file_mut()?.append(&record)
     }
 }
 
@@ -211,37 +220,22 @@ fn unix_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// This machine's name, safe in a file name.
-fn host_name() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_default();
-    let name: String = name
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() {
-        "localhost".to_owned()
-    } else {
-        name
-    }
-}
-
 impl VisBackend for TensorboardVisBackend {
     fn name(&self) -> &str {
         "TensorboardVisBackend"
     }
 
+    fn open(&mut self) -> Result<()> {
+        if self.main_process.is_none() {
+            self.main_process = Some(crate::rank::is_main_process()?);
+        }
+        Ok(())
+    }
+
     fn add_image(&mut self, name: &str, picture: &Picture, step: u64) -> Result<()> {
+        if !self.writes()? {
+            return Ok(());
+        }
         let mut encoded = Vec::new();
         match picture {
             Picture::Image(image) => encode_png(image, self.png_speed, &mut encoded)?,
@@ -265,6 +259,9 @@ impl VisBackend for TensorboardVisBackend {
     }
 
     fn add_scalar(&mut self, name: &str, value: f64, step: u64) -> Result<()> {
+        if !self.writes()? {
+            return Ok(());
+        }
         self.write(step, vec![scalar(name, value)])
     }
 
@@ -274,11 +271,17 @@ impl VisBackend for TensorboardVisBackend {
         step: u64,
         _file_path: Option<&str>,
     ) -> Result<()> {
+        if !self.writes()? {
+            return Ok(());
+        }
         let values = scalars.iter().map(|(k, v)| scalar(k, *v)).collect();
         self.write(step, values)
     }
 
     fn add_config(&mut self, config: &serde_json::Value) -> Result<()> {
+        if !self.writes()? {
+            return Ok(());
+        }
         let pretty = serde_json::to_string_pretty(config).unwrap_or_else(|_| config.to_string());
         // The text plugin renders Markdown: indented lines are shown as code.
         let text: String = pretty.lines().map(|l| format!("    {l}\n")).collect();
