@@ -80,3 +80,77 @@ fn an_unknown_model_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+/// `vis demo` with stderr sent to a real file, as under `nohup` or CI.
+fn demo_to_files(
+    dir: &std::path::Path,
+    work: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
+    let stdout = dir.join("stdout.txt");
+    let stderr = dir.join("stderr.txt");
+    let status = Command::new(env!("CARGO_BIN_EXE_vis"))
+        .args(["demo", "--iters", "2", "--interval", "1", "--work-dir"])
+        .arg(work)
+        .envs(env.iter().copied())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .status()
+        .unwrap();
+    (
+        status.code(),
+        std::fs::read_to_string(stdout).unwrap(),
+        std::fs::read_to_string(stderr).unwrap(),
+    )
+}
+
+#[test]
+fn warnings_reach_a_stderr_that_is_a_file_and_a_run_that_lost_every_picture_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    std::fs::create_dir_all(&work).unwrap();
+    // A file where the picture folder should be: every picture fails.
+    std::fs::write(work.join("vis_image"), "in the way").unwrap();
+    let (code, stdout, stderr) = demo_to_files(dir.path(), &work, &[]);
+    // Each failure names its own picture and step and the file, one line each.
+    for step in [1, 2] {
+        assert!(
+            stderr.contains(&format!(
+                "warning: LocalVisBackend could not write picture 'fake_img' at step {step}: creating the folder {}",
+                work.join("vis_image").display()
+            )),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("picture 'test_fake_img' at step 99"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("visualization at iteration"), "{stderr}");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("error: no picture was written")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("0 written") && stdout.contains("102 lost"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_process_of_another_rank_writes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let (code, stdout, stderr) = demo_to_files(dir.path(), &work, &[("RANK", "1")]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(!work.exists(), "rank 1 created {}", work.display());
+    assert!(stdout.contains("not rank 0: it wrote no file"), "{stdout}");
+    assert!(
+        !stdout.contains("pictures:") && !stdout.contains("weights:"),
+        "{stdout}"
+    );
+}

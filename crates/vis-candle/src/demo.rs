@@ -101,8 +101,6 @@ pub struct Progress<'a> {
     pub iters: usize,
     /// This iteration's losses.
     pub losses: &'a Losses,
-    /// What failed to be recorded since the last report (training went on).
-    pub warnings: &'a [String],
 }
 
 /// What the hook cost the training loop.
@@ -119,10 +117,12 @@ pub struct HookTiming {
 /// What a demo run did.
 #[derive(Clone, Debug)]
 pub struct DemoReport {
+    /// Whether this process wrote files: only rank 0 does (`RANK`, else `LOCAL_RANK`).
+    pub main_process: bool,
     /// The folder of the pictures (`{work_dir}/vis_image`).
     pub picture_dir: PathBuf,
-    /// The trained weights.
-    pub weights: PathBuf,
+    /// The trained weights, saved by the main process only.
+    pub weights: Option<PathBuf>,
     /// What the quality figure measures (lower is better).
     pub quality_name: &'static str,
     /// The figure before training.
@@ -135,10 +135,12 @@ pub struct DemoReport {
     pub train_time: Duration,
     /// The hook's share.
     pub hook: HookTiming,
-    /// Test pictures saved.
-    pub test_saved: usize,
-    /// What failed to be recorded after training (training itself is done).
-    pub warnings: Vec<String>,
+    /// Test pictures handed to the hook (at most `max_save_at_test`; none on other ranks).
+    pub test_pictures: usize,
+    /// Pictures every backend wrote: training grids and test pictures.
+    pub pictures_written: u64,
+    /// Pictures that could not be written (each was reported as a warning).
+    pub pictures_lost: usize,
 }
 
 /// Losses are logged as scalars every this many iterations, averaged over them (mmengine's
@@ -170,12 +172,26 @@ impl LossWindow {
     }
 }
 
-/// Keeps a failure to record something as a warning for the progress display: training goes
-/// on, and nothing is lost without a word.
-fn report_failure(warnings: &mut Vec<String>, what: &str, result: vis_core::Result<()>) {
-    if let Err(e) = result {
-        log::warn!("{what}: {e}");
-        warnings.push(format!("{what}: {e}"));
+/// Reports a failure to record something as a warning (through `log`) and training goes on:
+/// nothing is lost without a word. A failed write names its own picture, step and file (it may
+/// belong to an earlier call than the one that reported it); anything else is labelled with
+/// `what`. Returns how many pictures were lost.
+fn report_failure(what: &str, result: vis_core::Result<()>) -> usize {
+    match result {
+        Ok(()) => 0,
+        Err(vis_core::Error::Write(failures)) => {
+            for failure in &failures {
+                log::warn!("{failure}");
+            }
+            failures
+                .iter()
+                .filter(|f| f.item.starts_with("picture"))
+                .count()
+        }
+        Err(e) => {
+            log::warn!("{what}: {e}");
+            0
+        }
     }
 }
 
@@ -373,10 +389,14 @@ fn train_and_test<M: TrainableModel>(
     on_progress: &mut dyn FnMut(&Progress<'_>),
 ) -> Result<DemoReport> {
     let work_dir = &options.work_dir;
-    std::fs::create_dir_all(work_dir).map_err(|e| Error::File {
-        path: work_dir.clone(),
-        message: format!("cannot create the work folder: {e}"),
-    })?;
+    // Only rank 0 writes (mmengine's `master_only`): the others train, and write nothing.
+    let main_process = vis_core::is_main_process()?;
+    if main_process {
+        std::fs::create_dir_all(work_dir).map_err(|e| Error::File {
+            path: work_dir.clone(),
+            message: format!("cannot create the work folder: {e}"),
+        })?;
+    }
     let batch = engine.batch_size();
     let mut engine = Timed {
         inner: engine.with_fixed_inputs_in(work_dir),
@@ -407,9 +427,7 @@ fn train_and_test<M: TrainableModel>(
         },
         "visualization_hook": config,
     });
-    let mut warnings = Vec::new();
-    report_failure(
-        &mut warnings,
+    let mut lost = report_failure(
         "recording the config",
         hook.visualizer().add_config(run_config),
     );
@@ -423,8 +441,7 @@ fn train_and_test<M: TrainableModel>(
     let quality_first = quality(model(&mut engine))?;
     model(&mut engine).set_train(true);
     let quality_tag = format!("quality/{}", quality_name.replace(' ', "_"));
-    report_failure(
-        &mut warnings,
+    lost += report_failure(
         "recording the quality figure",
         hook.visualizer()
             .add_scalar(&quality_tag, f64::from(quality_first), 0),
@@ -439,8 +456,7 @@ fn train_and_test<M: TrainableModel>(
         window.add(&losses);
         if (iter + 1) % LOSS_LOG_INTERVAL == 0 || iter + 1 == options.iters {
             let step = iter as u64 + 1;
-            report_failure(
-                &mut warnings,
+            lost += report_failure(
                 "recording losses",
                 hook.visualizer().add_scalars(window.take(), step, None),
             );
@@ -455,42 +471,49 @@ fn train_and_test<M: TrainableModel>(
             timing.sampling += engine.sampling - sampling_before;
         }
         // A failed picture is reported and training goes on.
-        report_failure(
-            &mut warnings,
-            &format!("visualization at iteration {}", iter + 1),
-            result,
-        );
+        lost += report_failure(&format!("visualization at iteration {}", iter + 1), result);
         on_progress(&Progress {
             iter: iter + 1,
             iters: options.iters,
             losses: &losses,
-            warnings: &warnings,
         });
-        warnings.clear();
     }
     let train_time = start.elapsed();
 
     model(&mut engine).set_train(false);
     let quality_last = quality(model(&mut engine))?;
-    report_failure(
-        &mut warnings,
+    lost += report_failure(
         "recording the quality figure",
         hook.visualizer()
             .add_scalar(&quality_tag, f64::from(quality_last), options.iters as u64),
     );
-    let mut test_saved = 0;
+    let mut test_pictures = 0;
     for (batch_idx, inputs) in test_inputs.iter().enumerate() {
         let outputs = final_images(model(&mut engine).val_step(inputs)?)?;
-        test_saved += outputs.len();
-        hook.after_test_iter(batch_idx, &outputs)?;
+        test_pictures += outputs.len();
+        lost += report_failure(
+            &format!("saving test pictures of batch {batch_idx}"),
+            hook.after_test_iter(batch_idx, &outputs),
+        );
     }
     if let vis_core::MaxSave::Limit(max) = hook.config().max_save_at_test {
-        test_saved = test_saved.min(max);
+        test_pictures = test_pictures.min(max);
     }
-    let weights = work_dir.join(format!("{}.safetensors", options.kind.name()));
-    engine.inner.model().save(&weights)?;
-    hook.close()?;
+    if !main_process {
+        test_pictures = 0;
+    }
+    let weights = if main_process {
+        let path = work_dir.join(format!("{}.safetensors", options.kind.name()));
+        engine.inner.model().save(&path)?;
+        Some(path)
+    } else {
+        None
+    };
+    lost += report_failure("writing the last pictures", hook.flush());
+    let pictures_written = hook.visualizer().pictures_written();
+    lost += report_failure("closing the visualizer", hook.close());
     Ok(DemoReport {
+        main_process,
         picture_dir: work_dir.join("vis_image"),
         weights,
         quality_name,
@@ -499,8 +522,9 @@ fn train_and_test<M: TrainableModel>(
         iters: options.iters,
         train_time,
         hook: timing,
-        test_saved,
-        warnings,
+        test_pictures,
+        pictures_written,
+        pictures_lost: lost,
     })
 }
 

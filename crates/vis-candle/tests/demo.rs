@@ -46,12 +46,15 @@ fn a_short_gan_run_writes_mmagic_named_grids_test_pictures_and_weights() {
     assert!(!images.join("fake_img_3.png").exists());
     // The test pass: up to max_save_at_test (100) single images, unpadded (torchvision's
     // make_grid returns a lone image as it is).
-    assert_eq!(report.test_saved, 100);
+    assert_eq!(report.test_pictures, 100);
+    // Two grids and the test pictures, every one written.
+    assert_eq!(report.pictures_written, 102);
+    assert_eq!(report.pictures_lost, 0);
     assert_eq!(png_size(&images.join("test_fake_img_0.png")), (32, 32));
     assert!(images.join("test_fake_img_99.png").is_file());
     assert!(!images.join("test_fake_img_100.png").exists());
     assert!(dir.path().join("vis_inputs/GAN.safetensors").is_file());
-    assert!(report.weights.is_file());
+    assert!(report.weights.as_ref().is_some_and(|w| w.is_file()));
     assert_eq!(report.hook.visualizations, 2);
     assert!(report.hook.sampling <= report.hook.blocking);
     // Nothing half-written is left behind.

@@ -39,15 +39,15 @@ pub struct DemoArgs {
     /// Seed of the data, the weights and the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Threads for training and drawing [default: every core].
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Threads for training and drawing, 1 to 1024 [default: every core].
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
 }
 
 impl DemoArgs {
     /// The threads asked for, to set up before any work starts.
     pub fn threads(&self) -> Option<usize> {
-        self.threads
+        self.threads.map(usize::from)
     }
 }
 
@@ -73,57 +73,80 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Input(format!("progress bar: {e}")))?,
     );
     bar.set_prefix(kind.name());
-    let report = demo::run(&options, &mut |p| {
-        for warning in p.warnings {
-            bar.println(format!("warning: {warning}"));
-        }
-        bar.set_position(p.iter as u64);
-        if p.iter % 10 == 0 || p.iter == p.iters {
-            let losses: Vec<String> = p
-                .losses
-                .iter()
-                .map(|(name, value)| format!("{name} {value:.3}"))
-                .collect();
-            bar.set_message(losses.join("  "));
-        }
-    })?;
+    let report = crate::logger::with_bar(&bar, || {
+        demo::run(&options, &mut |p| {
+            bar.set_position(p.iter as u64);
+            if p.iter % 10 == 0 || p.iter == p.iters {
+                let losses: Vec<String> = p
+                    .losses
+                    .iter()
+                    .map(|(name, value)| format!("{name} {value:.3}"))
+                    .collect();
+                bar.set_message(losses.join("  "));
+            }
+        })
+    });
     bar.finish();
-    for warning in &report.warnings {
-        eprintln!("warning: {warning}");
-    }
+    let report = report?;
 
     let secs = report.train_time.as_secs_f64();
-    println!(
-        "trained {} iterations in {secs:.1} s ({:.1} it/s)",
-        report.iters,
-        report.iters as f64 / secs.max(1e-9)
-    );
-    println!(
-        "{}: {:.2} before training, {:.2} after (lower is better)",
-        report.quality_name, report.quality_first, report.quality_last
-    );
+    let mut lines = vec![
+        format!(
+            "trained {} iterations in {secs:.1} s ({:.1} it/s)",
+            report.iters,
+            report.iters as f64 / secs.max(1e-9)
+        ),
+        format!(
+            "{}: {:.2} before training, {:.2} after (lower is better)",
+            report.quality_name, report.quality_first, report.quality_last
+        ),
+    ];
     if report.hook.visualizations > 0 {
         let n = report.hook.visualizations as f64;
         let blocking = report.hook.blocking.as_secs_f64() * 1e3 / n;
         let sampling = report.hook.sampling.as_secs_f64() * 1e3 / n;
-        println!(
+        lines.push(format!(
             "{} visualizations, each blocking training {blocking:.1} ms ({sampling:.1} ms sampling, \
              {:.1} ms drawing and queueing); {:.1} % of the training time",
             report.hook.visualizations,
             blocking - sampling,
             report.hook.blocking.as_secs_f64() / secs.max(1e-9) * 100.0
-        );
+        ));
     }
-    println!("pictures: {}", report.picture_dir.display());
-    println!(
-        "losses: {}/scalars.json; TensorBoard: tensorboard --logdir {}",
-        options_dir.display(),
-        options_dir.display()
-    );
-    println!(
-        "test pictures saved: {}; weights: {}",
-        report.test_saved,
-        report.weights.display()
-    );
+    if !report.main_process {
+        lines.push(
+            "this process is not rank 0: it wrote no file (only rank 0 writes pictures, logs and weights, as mmengine's master_only)".to_owned(),
+        );
+        return crate::print_lines(&lines);
+    }
+    let dir = crate::escape_controls(&options_dir.display().to_string());
+    lines.push(format!(
+        "pictures: {} written to {} ({} test pictures){}",
+        report.pictures_written,
+        crate::escape_controls(&report.picture_dir.display().to_string()),
+        report.test_pictures,
+        if report.pictures_lost > 0 {
+            format!("; {} lost, see the warnings above", report.pictures_lost)
+        } else {
+            String::new()
+        }
+    ));
+    lines.push(format!(
+        "losses: {dir}/scalars.json; TensorBoard: tensorboard --logdir {dir}"
+    ));
+    if let Some(weights) = &report.weights {
+        lines.push(format!(
+            "weights: {}",
+            crate::escape_controls(&weights.display().to_string())
+        ));
+    }
+    crate::print_lines(&lines)?;
+    let expected = report.hook.visualizations + report.test_pictures;
+    if expected > 0 && report.pictures_written == 0 {
+        return Err(CliError::Input(format!(
+            "no picture was written: every visualization failed ({} lost; the warnings above say why)",
+            report.pictures_lost
+        )));
+    }
     Ok(())
 }

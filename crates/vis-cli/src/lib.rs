@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 #[cfg(feature = "demo")]
 mod demo;
 mod error;
+pub mod logger;
 mod render;
 
 #[cfg(feature = "demo")]
@@ -59,6 +60,22 @@ pub fn escape_controls(text: &str) -> String {
         }
     }
     out
+}
+
+/// Prints `lines` on stdout. A reader that went away (`| head`) ends the command quietly, as it
+/// would end any Unix tool; any other failure (`> /dev/full`) is an error.
+pub(crate) fn print_lines(lines: &[String]) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = lines
+        .iter()
+        .try_for_each(|line| writeln!(out, "{line}"))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::Input(format!("writing to stdout: {e}"))),
+    }
 }
 
 /// Runs a parsed command line.

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             "error: internal error in vis ({line}); please report it"
         );
     }));
+    vis_cli::logger::init();
     let cli = Cli::parse();
     if let Some(threads) = cli.threads() {
         // SAFETY: no other thread exists yet; Candle and rayon read this variable when they

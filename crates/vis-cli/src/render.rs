@@ -320,12 +320,12 @@ pub(crate) fn run(args: RenderArgs) -> Result<(), CliError> {
         write_atomic_with(&args.output, write_options, |w| {
             encode_png(&grid, PngSpeed::Fast, w)
         })?;
-        return say(format_args!(
+        return crate::print_lines(&[format!(
             "wrote {} ({}x{})",
             printable(&args.output),
             grid.width(),
             grid.height()
-        ));
+        )]);
     }
     let frames = renderer.frames(&batches, &spec, &frame_spec)?;
     if let Some(dir) = &args.frames_dir {
@@ -335,28 +335,16 @@ pub(crate) fn run(args: RenderArgs) -> Result<(), CliError> {
         encode_gif(&frames, frame_spec.gif_delay_cs(), GifPalette::default(), w)
     })?;
     let (w, h) = (frames.width(), frames.height());
-    say(format_args!(
+    crate::print_lines(&[format!(
         "wrote {} ({} frames of {w}x{h})",
         printable(&args.output),
         frames.len()
-    ))
+    )])
 }
 
 /// A path as it may be printed: control characters escaped.
 fn printable(path: &Path) -> String {
     crate::escape_controls(&path.display().to_string())
-}
-
-/// Prints one line on stdout. A reader that went away (`| head`) ends the command quietly, as
-/// it would end any Unix tool; any other failure (`> /dev/full`) is an error.
-fn say(line: std::fmt::Arguments<'_>) -> Result<(), CliError> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(CliError::Input(format!("writing to stdout: {e}"))),
-    }
 }
 
 /// The names `vis render --frames-dir` gives frames: `frame_0000.png`, ...

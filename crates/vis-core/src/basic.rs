@@ -6,6 +6,7 @@ use crate::config::{BasicHookConfig, ModeInterval};
 use crate::error::Result;
 use crate::hook::every_n_inner_iters;
 use crate::sample::DataSample;
+use crate::writer::Reported;
 
 /// The loop an iteration belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,9 +77,10 @@ impl BasicVisualizationHook {
         if !self.is_on(mode) || !every_n_inner_iters(batch_idx, self.interval(mode)) {
             return Ok(());
         }
-        for sample in outputs {
-            visualizer.add_datasample(sample, step)?;
-        }
-        Ok(())
+        let mut reported = Reported::default();
+        let drawn = outputs
+            .iter()
+            .try_for_each(|sample| reported.keep(visualizer.add_datasample(sample, step)));
+        visualizer.finish(reported, drawn)
     }
 }

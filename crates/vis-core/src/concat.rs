@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::rank::is_main_process;
 use crate::sample::{DataSample, Value};
 use crate::visualizer::{Visualizer, VisualizerConfig};
+use crate::writer::Reported;
 
 /// The byte shorter images are padded with at the bottom.
 const PAD_GRAY: u8 = 127;
@@ -216,6 +217,11 @@ impl ConcatImageVisualizer {
             name: key.to_owned(),
             source,
         })
+    }
+
+    /// Ends a call that gathered earlier failures in `reported` (see `Reported::finish`).
+    pub(crate) fn finish(&self, reported: Reported, result: Result<()>) -> Result<()> {
+        self.visualizer.finish(reported, result)
     }
 
     /// Waits until every picture is written; returns every failure since the last report.

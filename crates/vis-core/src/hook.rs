@@ -20,7 +20,7 @@ use crate::message_hub::{HubValue, MessageHub};
 use crate::rank::is_main_process;
 use crate::sample::DataSample;
 use crate::visualizer::{DrawRequest, Visualizer};
-use crate::writer::panic_message;
+use crate::writer::{Reported, panic_message};
 
 /// mmengine's `Hook.every_n_inner_iters`: true on the `n`-th, `2n`-th, ... iteration; never
 /// when `n` is 0.
@@ -141,8 +141,10 @@ impl<E: Engine> VisualizationHook<E> {
                 Ok(())
             },
         )?;
-        let drawn = self.draw_samplers(engine, batch_idx);
-        let hub = drawn.and_then(|()| self.vis_from_message_hub(batch_idx));
+        let mut reported = Reported::default();
+        let drawn = self
+            .draw_samplers(engine, batch_idx, &mut reported)
+            .and_then(|()| self.vis_from_message_hub(batch_idx, &mut reported));
         let back = call(
             || "switching the model back to training mode".into(),
             || {
@@ -150,16 +152,21 @@ impl<E: Engine> VisualizationHook<E> {
                 Ok(())
             },
         );
-        hub.and(back)
+        self.visualizer.finish(reported, drawn.and(back))
     }
 
-    fn draw_samplers(&mut self, engine: &mut E, batch_idx: usize) -> Result<()> {
+    fn draw_samplers(
+        &mut self,
+        engine: &mut E,
+        batch_idx: usize,
+        reported: &mut Reported,
+    ) -> Result<()> {
         let batch_size = engine.batch_size();
         for kwargs in self.config.vis_kwargs_list.clone() {
             let plan = resolve(&kwargs, &self.config, batch_size)?;
             let samples = self.sample(engine, &plan)?;
             let n_row = plan.n_row.map(|r| r.min(samples.len()));
-            self.visualizer.add_datasample(&DrawRequest {
+            reported.keep(self.visualizer.add_datasample(&DrawRequest {
                 name: &plan.name,
                 samples: &samples,
                 target_keys: plan.target_keys.as_deref(),
@@ -167,7 +174,7 @@ impl<E: Engine> VisualizationHook<E> {
                 n_row,
                 step: (batch_idx as u64).saturating_add(1),
                 extra: &plan.sampler.kwargs,
-            })?;
+            }))?;
         }
         Ok(())
     }
@@ -247,7 +254,7 @@ impl<E: Engine> VisualizationHook<E> {
 
     /// Draws the message hub's `vis_results` named by `message_hub_vis_kwargs`, as
     /// `train_{key}` at step `batch_idx + 1`.
-    fn vis_from_message_hub(&mut self, batch_idx: usize) -> Result<()> {
+    fn vis_from_message_hub(&mut self, batch_idx: usize, reported: &mut Reported) -> Result<()> {
         let Some(kwargs) = &self.config.message_hub_vis_kwargs else {
             return Ok(());
         };
@@ -292,7 +299,7 @@ impl<E: Engine> VisualizationHook<E> {
         }
         for (entry, samples, n_row) in requests {
             let keys = vec![entry.key.clone()];
-            self.visualizer.add_datasample(&DrawRequest {
+            reported.keep(self.visualizer.add_datasample(&DrawRequest {
                 name: &format!("train_{}", entry.key),
                 samples: &samples,
                 target_keys: Some(&keys),
@@ -300,7 +307,7 @@ impl<E: Engine> VisualizationHook<E> {
                 n_row,
                 step: (batch_idx as u64).saturating_add(1),
                 extra: &Extra::new(),
-            })?;
+            }))?;
         }
         Ok(())
     }
@@ -315,6 +322,13 @@ impl<E: Engine> VisualizationHook<E> {
         if batch_idx == 0 {
             self.test_seen = 0;
         }
+        let mut reported = Reported::default();
+        let drawn = self.save_test_samples(outputs, &mut reported);
+        self.visualizer.finish(reported, drawn)
+    }
+
+    /// Draws the images of each test sample, numbered on from the samples seen before.
+    fn save_test_samples(&mut self, outputs: &[DataSample], reported: &mut Reported) -> Result<()> {
         for sample in outputs {
             let index = self.test_seen;
             self.test_seen = self.test_seen.saturating_add(1);
@@ -339,7 +353,7 @@ impl<E: Engine> VisualizationHook<E> {
             }
             for key in keys {
                 let target = [key.clone()];
-                self.visualizer.add_datasample(&DrawRequest {
+                reported.keep(self.visualizer.add_datasample(&DrawRequest {
                     name: &test_picture_name(&key),
                     samples: std::slice::from_ref(sample),
                     target_keys: Some(&target),
@@ -347,7 +361,7 @@ impl<E: Engine> VisualizationHook<E> {
                     n_row: Some(1),
                     step: index as u64,
                     extra: &Extra::new(),
-                })?;
+                }))?;
             }
         }
         Ok(())

@@ -16,7 +16,7 @@ use crate::config::{Extra, VisMode};
 use crate::error::{Error, Result};
 use crate::sample::DataSample;
 use crate::tensor::LentTensor;
-use crate::writer::{BufferPool, Writer};
+use crate::writer::{BufferPool, Reported, Writer};
 
 /// How the Visualizer turns floats into pictures and how it writes them.
 #[derive(Clone, Debug, PartialEq)]
@@ -194,6 +194,11 @@ impl Visualizer {
     /// writes.
     pub fn add_config(&mut self, config: serde_json::Value) -> Result<()> {
         self.writer.add_config(config)
+    }
+
+    /// Ends a call that gathered earlier failures in `reported`: see [`Reported::finish`].
+    pub(crate) fn finish(&self, reported: Reported, result: Result<()>) -> Result<()> {
+        reported.finish(result, &self.writer)
     }
 
     /// Waits until everything queued is written, and returns every failure since the last

@@ -186,6 +186,17 @@ impl Writer {
         }
     }
 
+    /// Hands failures taken by [`take_failures`](Self::take_failures) back, to be reported
+    /// first by the next call.
+    pub(crate) fn put_back(&self, mut earlier: Vec<WriteFailure>) {
+        if earlier.is_empty() {
+            return;
+        }
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        earlier.append(&mut failures);
+        *failures = earlier;
+    }
+
     /// Waits until everything queued so far is written and flushed, then reports failures.
     pub(crate) fn flush(&self) -> Result<()> {
         let (ack_tx, ack_rx) = mpsc::channel();
@@ -296,6 +307,37 @@ fn run(
             if let Ok(picture) = Arc::try_unwrap(picture) {
                 pool.put(picture.into_bytes());
             }
+        }
+    }
+}
+
+/// Write failures of earlier pictures met while a call goes on with its own work: gathered and
+/// returned together at the end, so that a reported failure never stops the pictures after it.
+#[derive(Debug, Default)]
+pub(crate) struct Reported(Vec<WriteFailure>);
+
+impl Reported {
+    /// Keeps the write failures `result` reports; passes any other error on.
+    pub(crate) fn keep(&mut self, result: Result<()>) -> Result<()> {
+        match result {
+            Err(Error::Write(failures)) => {
+                self.0.extend(failures);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The call's result: its own error (the gathered failures go back to `writer`, for the
+    /// next call to report), else the gathered failures.
+    pub(crate) fn finish(self, result: Result<()>, writer: &Writer) -> Result<()> {
+        match result {
+            Err(e) => {
+                writer.put_back(self.0);
+                Err(e)
+            }
+            Ok(()) if self.0.is_empty() => Ok(()),
+            Ok(()) => Err(Error::Write(self.0)),
         }
     }
 }

@@ -455,3 +455,72 @@ fn config_errors_name_the_field_and_the_file() {
     assert_eq!((ok.interval, ok.max_save_at_test), (0, MaxSave::All));
     assert_eq!(ok.vis_kwargs_list[0].extra["n_skip"], json!(50));
 }
+
+/// A backend that fails every picture whose name starts with `fail`.
+struct FailsSome;
+
+impl vis_core::VisBackend for FailsSome {
+    fn name(&self) -> &str {
+        "FailsSome"
+    }
+
+    fn add_image(&mut self, name: &str, _: &Picture, _: u64) -> vis_core::Result<()> {
+        if name.starts_with("fail") {
+            return Err(Error::Sample(format!("{name}: disk on fire")));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_reported_failure_never_stops_the_pictures_after_it() {
+    let seen = Recorded::default();
+    let vis = vis_core::Visualizer::new(
+        vec![
+            Box::new(FailsSome),
+            Box::new(common::Recorder(Arc::clone(&seen))),
+        ],
+        vis_core::VisualizerConfig::default(),
+    )
+    .unwrap();
+    let cfg = config(json!({
+        "interval": 1,
+        "test_vis_keys": "gt_img",
+        "vis_kwargs_list": [{"type": "GAN", "name": "first"}, {"type": "GAN", "name": "second"}]
+    }));
+    let mut h: VisualizationHook<FakeEngine> = VisualizationHook::new(cfg, vis).unwrap();
+    let mut engine = FakeEngine::new(4);
+    // A picture that fails, handled by the writer before the next call: its failure is then
+    // pending, and the next call's first picture reports it.
+    let failing = |h: &mut VisualizationHook<FakeEngine>, step: u64| {
+        let before = seen.lock().unwrap().len();
+        let picture =
+            Picture::Image(vis_core::vis_ops::RgbImage::from_raw(1, 1, vec![0; 3]).unwrap());
+        h.visualizer().add_picture("fail", picture, step).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while seen.lock().unwrap().len() == before && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+    };
+    failing(&mut h, 7);
+    let err = h.after_train_iter(&mut engine, 0).unwrap_err().to_string();
+    assert!(err.contains("picture 'fail' at step 7:"), "{err}");
+    failing(&mut h, 8);
+    let outputs: Vec<DataSample> = (0..5).map(|i| test_output(i as f32 / 10.0)).collect();
+    let err = h.after_test_iter(0, &outputs).unwrap_err().to_string();
+    assert!(err.contains("picture 'fail' at step 8:"), "{err}");
+    h.flush().unwrap();
+    // Every picture of both calls was drawn and written.
+    let names: Vec<(String, u64)> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, s, _)| (n.clone(), *s))
+        .collect();
+    let expected: Vec<(String, u64)> = [("fail", 7), ("first", 1), ("second", 1), ("fail", 8)]
+        .into_iter()
+        .map(|(n, s)| (n.to_owned(), s))
+        .chain((0..5).map(|i| ("test_gt_img".to_owned(), i)))
+        .collect();
+    assert_eq!(names, expected);
+}
