@@ -140,6 +140,42 @@ pub fn render_in(dir: &Path, data: &[u8]) {
     }
 }
 
+/// The `.safetensors` header reader on arbitrary file bytes: a header that is accepted must
+/// describe tensors that lie inside the file, and every tensor of a drawable type must read back
+/// with as many elements as its shape says; nothing may panic.
+pub fn header(data: &[u8]) {
+    let Ok(mut file) = vis_ops::TensorFile::from_bytes(data.to_vec()) else {
+        return;
+    };
+    let entries: Vec<vis_ops::TensorEntry> = file.tensors().to_vec();
+    let total: usize = entries.iter().map(vis_ops::TensorEntry::data_bytes).sum();
+    assert!(total <= data.len(), "tensors larger than the file");
+    let _ = file.select(&[]);
+    for entry in &entries {
+        let _ = entry.dims();
+        assert!(
+            file.get(entry.name()).is_ok(),
+            "a listed tensor is not found"
+        );
+        match file.read(entry) {
+            Ok(tensor) => {
+                let count: usize = entry.shape().iter().product();
+                assert_eq!(
+                    tensor.elements().len(),
+                    count,
+                    "elements of {:?}",
+                    entry.name()
+                );
+                assert!(entry.has_drawable_dtype());
+            }
+            Err(_) => assert!(
+                !entry.has_drawable_dtype(),
+                "a drawable tensor did not read"
+            ),
+        }
+    }
+}
+
 /// The PNG and GIF encoders on an arbitrary picture: bytes 0..6 give the width, height, frame
 /// count and settings, the rest the pixels (repeated as needed). A PNG that encodes must decode
 /// to exactly the same pixels; a GIF must decode to as many frames of the same size.

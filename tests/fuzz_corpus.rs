@@ -50,3 +50,8 @@ fn render_seeds() {
 fn encoder_seeds() {
     replay("encoders", harness::encoders);
 }
+
+#[test]
+fn header_seeds() {
+    replay("header", harness::header);
+}

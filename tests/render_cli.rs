@@ -574,3 +574,163 @@ fn sigkill_while_writing_leaves_nothing_or_a_whole_file_and_no_pile_of_temps() {
     assert_eq!(std::fs::read(&out).unwrap(), whole);
     assert!(temps(dir.path()).is_empty(), "a temporary file was left");
 }
+
+mod common;
+
+/// Runs `vis args` and returns its output and peak memory (an upper bound: the kernel's count
+/// for the child includes this test process's memory when it started `vis`).
+fn vis_measured(args: &[&str]) -> (Output, u64) {
+    common::output_with_peak_rss(Command::new(env!("CARGO_BIN_EXE_vis")).args(args))
+}
+
+#[test]
+fn renders_of_tiny_inputs_stay_within_the_memory_they_announce() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300,000 frames of one pixel: 1.2 MB of input took 1.9 GB when every frame's encoder state
+    // was kept until the end; frames are now encoded and written a few at a time.
+    let seq = dir.path().join("seq.safetensors");
+    write_tensors(
+        &seq,
+        &[(
+            "seq",
+            Dtype::F32,
+            vec![1, 300_000, 1, 1, 1],
+            f32_bytes(&vec![0.5; 300_000]),
+        )],
+    );
+    let gif = dir.path().join("seq.gif");
+    let (o, peak) = vis_measured(&["render", path_str(&seq), "-o", path_str(&gif)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(peak < 64 << 20, "{} MiB", peak >> 20);
+    // Two 8x8 images and a padding of 6000: a 18016x12008 canvas (649 MB), under the cap; the
+    // PNG encoder used to keep every strip's output buffer, 1.7 GB in all.
+    let two = dir.path().join("two.safetensors");
+    write_tensors(
+        &two,
+        &[(
+            "x",
+            Dtype::F32,
+            vec![2, 3, 8, 8],
+            f32_bytes(&vec![0.5; 384]),
+        )],
+    );
+    let png = dir.path().join("two.png");
+    let (o, peak) = vis_measured(&[
+        "render",
+        path_str(&two),
+        "-o",
+        path_str(&png),
+        "--padding",
+        "6000",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let canvas = 18_016 * 12_008 * 3;
+    assert!(
+        peak < canvas + (64 << 20),
+        "{} MiB for a canvas of {} MiB",
+        peak >> 20,
+        canvas >> 20
+    );
+}
+
+#[test]
+fn frames_dir_is_replaced_as_a_whole() {
+    let (dir, _) = fixture();
+    let seq = dir.path().join("seq.safetensors");
+    let frames = dir.path().join("frames");
+    let gif = dir.path().join("s.gif");
+    let render = |n_skip: &str| {
+        vis(&[
+            "render",
+            path_str(&seq),
+            "-o",
+            path_str(&gif),
+            "--n-skip",
+            n_skip,
+            "--frames-dir",
+            path_str(&frames),
+        ])
+    };
+    assert!(render("1").status.success());
+    assert_eq!(outputs(&frames).len(), 7);
+    // A shorter render leaves no stale frame of the longer one.
+    let o = render("3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        outputs(&frames),
+        vec!["frame_0000.png", "frame_0001.png", "frame_0002.png"]
+    );
+    // Nothing is left beside it: no temporary folder, no old frames.
+    let mut beside: Vec<String> = outputs(dir.path())
+        .into_iter()
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    beside.sort();
+    assert!(beside.is_empty(), "{beside:?}");
+}
+
+#[test]
+fn force_replaces_a_read_only_output_and_long_names_work() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, input) = fixture();
+    let out = dir.path().join("grid.png");
+    std::fs::write(&out, "old").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let args = [
+        "render",
+        path_str(&input),
+        "-o",
+        path_str(&out),
+        "--tensor",
+        "a",
+    ];
+    let o = vis(&args);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read(&out).unwrap(), b"old");
+    let o = vis(&[&args[..], &["--force"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(decode_png(&out).0, 18);
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o444);
+    // An output name of 255 bytes.
+    let long = dir.path().join(format!("{}.png", "g".repeat(251)));
+    let o = vis(&[
+        "render",
+        path_str(&input),
+        "-o",
+        path_str(&long),
+        "--tensor",
+        "a",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(long.is_file());
+}
+
+#[test]
+fn a_reader_that_goes_away_is_no_error() {
+    let (dir, input) = fixture();
+    let out = dir.path().join("grid.png");
+    // `vis render ... | head -c 0`: the pipe is closed before vis writes its line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vis"))
+        .args([
+            "render",
+            path_str(&input),
+            "-o",
+            path_str(&out),
+            "--tensor",
+            "a",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.is_file());
+}

@@ -239,3 +239,43 @@ pub fn first_difference(got: &[u8], want: &[u8], width: usize) -> Option<String>
         )
     })
 }
+
+/// Runs `command` to its end with stdout and stderr captured, and returns its output with the
+/// peak resident memory it reached, in bytes (the kernel's `ru_maxrss` of the child).
+#[cfg(unix)]
+// The child is reaped by `wait4` below, which std's `Child` does not know of.
+#[allow(clippy::zombie_processes)]
+pub fn output_with_peak_rss(command: &mut std::process::Command) -> (std::process::Output, u64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).unwrap();
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that `wait4` fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, writing into the two locals above.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
+    let output = std::process::Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    // Linux reports kilobytes.
+    (output, u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
+}
