@@ -139,6 +139,23 @@ impl SmallDisk {
     }
 }
 
+impl SmallDisk {
+    /// Remounts it read-only, or writable again.
+    fn set_read_only(&self, read_only: bool) {
+        let mode = if read_only {
+            "remount,ro"
+        } else {
+            "remount,rw"
+        };
+        let status = Command::new("mount")
+            .args(["-o", mode])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -o {mode}");
+    }
+}
+
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
@@ -222,6 +239,49 @@ fn a_real_disk_that_fills_up_loses_only_what_did_not_fit_and_says_so() {
     vis.add_picture("noise", noise(11), 11).unwrap();
     vis.close().unwrap();
     assert_eq!(files(&images), vec!["noise_11.png"]);
+    drop(disk);
+}
+
+/// A disk remounted read-only under a running hook (root only, as CI runs): every lost picture
+/// is reported by name with the file system's own words, nothing partial is left, and pictures
+/// arrive again once it is writable.
+#[test]
+fn a_disk_remounted_read_only_mid_run_loses_only_what_came_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match SmallDisk::mount(dir.path(), "8m") {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped: cannot mount a tmpfs here ({why})");
+            return;
+        }
+    };
+    let mut vis = Visualizer::local(dir.path()).unwrap();
+    vis.add_picture("noise", noise(1), 1).unwrap();
+    vis.flush().unwrap();
+    disk.set_read_only(true);
+    let mut reported = Vec::new();
+    for step in 2..=3 {
+        if let Err(e) = vis.add_picture("noise", noise(step), step) {
+            reported.push(e.to_string());
+        }
+    }
+    if let Err(e) = vis.flush() {
+        reported.push(e.to_string());
+    }
+    let err = reported.join("\n");
+    for step in 2..=3 {
+        assert!(
+            err.contains(&format!("picture 'noise' at step {step}:"))
+                && err.contains("Read-only file system"),
+            "{err}"
+        );
+    }
+    disk.set_read_only(false);
+    vis.add_picture("noise", noise(4), 4).unwrap();
+    vis.close().unwrap();
+    let images = dir.path().join("vis_image");
+    assert_eq!(files(&images), vec!["noise_1.png", "noise_4.png"]);
+    assert_eq!(image::load(&images.join("noise_4.png")), noise(4));
     drop(disk);
 }
 

@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
@@ -49,13 +49,14 @@ impl RunLock {
             return Ok(lock);
         }
         let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
+        // The lock is held through a read-only descriptor (an `flock` needs no more), so that no
+        // file stays open for writing: the disk can still be remounted read-only under a run.
+        OpenOptions::new()
+            .append(true)
             .create(true)
-            .truncate(false)
             .open(&path)
             .map_err(io("opening the run lock", &path))?;
+        let mut file = File::open(&path).map_err(io("opening the run lock", &path))?;
         let file = match file.try_lock() {
             Ok(()) => {
                 let me = format!(
@@ -63,8 +64,9 @@ impl RunLock {
                     std::process::id(),
                     crate::backend::host_name()
                 );
-                let _ = file.set_len(0);
-                let _ = file.write_all(me.as_bytes());
+                // Another descriptor of the same file: closing it keeps the lock (an `flock`
+                // belongs to the descriptor that took it).
+                let _ = std::fs::write(&path, me);
                 Some(file)
             }
             Err(std::fs::TryLockError::WouldBlock) => {
