@@ -511,12 +511,7 @@ fn a_reported_failure_never_stops_the_pictures_after_it() {
     assert!(err.contains("picture 'fail' at step 8:"), "{err}");
     h.flush().unwrap();
     // Every picture of both calls was drawn and written.
-    let names: Vec<(String, u64)> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(n, s, _)| (n.clone(), *s))
-        .collect();
+    let names = common::names(&seen);
     let expected: Vec<(String, u64)> = [("fail", 7), ("first", 1), ("second", 1), ("fail", 8)]
         .into_iter()
         .map(|(n, s)| (n.to_owned(), s))

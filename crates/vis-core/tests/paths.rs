@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use common::{FakeEngine, Recorded, Recorder, image};
@@ -32,24 +32,6 @@ fn hostile(outside: &Path) -> Vec<String> {
         "..".into(),
         "x".repeat(300),
     ]
-}
-
-/// Every file under `root`, relative to it.
-fn all_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn picture() -> Picture {
@@ -180,15 +162,15 @@ fn nothing_is_written_outside_the_save_folder() {
     concat.add_datasample(&sample, 3).unwrap();
     concat.close().unwrap();
 
-    let files = all_files(root.path());
-    let expected: Vec<PathBuf> = [
+    let files = common::all_files(root.path());
+    let expected: Vec<String> = [
         "run/.vis-run.lock",
         "run/vis_image/fake_img_1.png",
         "run/vis_image/passwd_3.png",
         "run/vis_image/test__0.png",
     ]
     .iter()
-    .map(PathBuf::from)
+    .map(|p| (*p).to_owned())
     .collect();
     // `add_scalars` was refused every time: no scalars.json either.
     assert_eq!(files, expected);
@@ -213,14 +195,8 @@ fn two_samples_of_one_step_never_share_a_file() {
     // A new step starts afresh.
     concat.add_datasample(&sample("city/0001.png"), 20).unwrap();
     concat.close().unwrap();
-    let names: Vec<(String, u64)> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(n, s, _)| (n.clone(), *s))
-        .collect();
     assert_eq!(
-        names,
+        common::names(&seen),
         [
             ("0001", 10),
             ("0001.2", 10),

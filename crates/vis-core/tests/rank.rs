@@ -71,24 +71,5 @@ fn rank_one_writes_nothing() {
     let picture = Picture::Image(vis_core::vis_ops::RgbImage::from_raw(1, 1, vec![0; 3]).unwrap());
     vis.add_picture("val_img", picture, 5).unwrap();
     vis.close().unwrap();
-    let mut files: Vec<String> = walk(dir.path());
-    files.sort();
-    assert_eq!(files, ["vis_image/val_img_5.png"]);
-}
-
-/// Every file under `root`, relative to it.
-fn walk(root: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out
+    assert_eq!(common::all_files(dir.path()), ["vis_image/val_img_5.png"]);
 }

@@ -229,3 +229,30 @@ impl VisBackend for SlowDisk {
         self.inner.add_image(name, picture, step)
     }
 }
+
+/// The (name, step) of every picture recorded so far.
+pub fn names(seen: &Recorded) -> Vec<(String, u64)> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|(n, s, _)| (n.clone(), *s))
+        .collect()
+}
+
+/// Every file under `root`, relative to it, sorted.
+pub fn all_files(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
