@@ -605,8 +605,8 @@ fn cases() -> Vec<Case> {
             what: "folder",
             input: "a file where the hook's `vis_image` folder should be",
             error: |dir| {
-                std::fs::create_dir(dir.join("work_dir")).unwrap();
-                std::fs::write(dir.join("work_dir/vis_image"), "").unwrap();
+                std::fs::create_dir_all(dir.join("work_dir/vis_data")).unwrap();
+                std::fs::write(dir.join("work_dir/vis_data/vis_image"), "").unwrap();
                 let mut visualizer = Visualizer::local(dir.join("work_dir")).unwrap();
                 let samples = [DataSample::new().with("fake_img", image(3, 8, 8))];
                 visualizer
@@ -627,7 +627,7 @@ fn cases() -> Vec<Case> {
             what: "folder",
             input: "a second run into a work folder another run writes to",
             error: |dir| {
-                let _other = OtherRun::start(&dir.join("w"));
+                let _other = OtherRun::start(&vis_core::vis_data_dir(dir.join("w")));
                 vis(dir, &["demo", "--iters", "1", "--work-dir", "w"])
             },
         },
@@ -735,9 +735,12 @@ fn readme_rows() -> Vec<String> {
         .split("\n## ")
         .find(|s| s.starts_with("Bad input"))
         .expect("README has a '## Bad input' section");
+    // The table whose header is `| what | input | error |`, up to the blank line after it.
     section
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| what |"))
+        .skip_while(|l| !l.starts_with("| what | input | error |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
         .map(str::to_owned)
         .collect()
 }

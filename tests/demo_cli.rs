@@ -33,14 +33,14 @@ fn a_short_gan_demo_writes_grids_and_says_where() {
     );
     for step in [1, 2] {
         assert!(
-            work.join(format!("vis_image/fake_img_{step}.png"))
+            work.join(format!("vis_data/vis_image/fake_img_{step}.png"))
                 .is_file()
         );
     }
     assert!(work.join("gan.safetensors").is_file());
     // Both backends: the losses (logged at the last iteration), the quality figure before and
     // after, the config, and the grids in a TensorBoard event file.
-    let scalars = std::fs::read_to_string(work.join("scalars.json")).unwrap();
+    let scalars = std::fs::read_to_string(work.join("vis_data/scalars.json")).unwrap();
     let lines: Vec<&str> = scalars.lines().collect();
     assert_eq!(lines.len(), 3, "{scalars}");
     assert!(
@@ -52,9 +52,9 @@ fn a_short_gan_demo_writes_grids_and_says_where() {
         "{scalars}"
     );
     assert!(lines[2].ends_with("\"step\": 2}"), "{scalars}");
-    let config = std::fs::read_to_string(work.join("config.json")).unwrap();
+    let config = std::fs::read_to_string(work.join("vis_data/config.json")).unwrap();
     assert!(config.contains("\"type\": \"GAN\""), "{config}");
-    let events: Vec<_> = std::fs::read_dir(&work)
+    let events: Vec<_> = std::fs::read_dir(work.join("vis_data"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.starts_with("events.out.tfevents."))
@@ -65,7 +65,7 @@ fn a_short_gan_demo_writes_grids_and_says_where() {
     assert!(stdout.contains("pixel statistics distance"), "{stdout}");
     assert!(stdout.contains("2 visualizations"), "{stdout}");
     assert!(
-        stdout.contains(work.join("vis_image").to_str().unwrap()),
+        stdout.contains(work.join("vis_data/vis_image").to_str().unwrap()),
         "{stdout}"
     );
 }
@@ -108,16 +108,16 @@ fn demo_to_files(
 fn warnings_reach_a_stderr_that_is_a_file_and_a_run_that_lost_every_picture_fails() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("demo");
-    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(work.join("vis_data")).unwrap();
     // A file where the picture folder should be: every picture fails.
-    std::fs::write(work.join("vis_image"), "in the way").unwrap();
+    std::fs::write(work.join("vis_data/vis_image"), "in the way").unwrap();
     let (code, stdout, stderr) = demo_to_files(dir.path(), &work, &[]);
     // Each failure names its own picture and step and the file, one line each.
     for step in [1, 2] {
         assert!(
             stderr.contains(&format!(
                 "warning: LocalVisBackend could not write picture 'fake_img' at step {step}: creating the folder {}",
-                work.join("vis_image").display()
+                work.join("vis_data/vis_image").display()
             )),
             "{stderr}"
         );

@@ -211,6 +211,7 @@ fn load(dir: &Path) -> Case {
                 nrow,
                 padding,
                 pad_byte,
+                pad_to_nrow: false,
             },
         },
         frames,

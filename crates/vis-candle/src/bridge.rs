@@ -71,11 +71,12 @@ fn drawable(name: &str, tensor: &Tensor) -> Result<Tensor> {
             dims.len()
         )));
     }
+    // More than three channels are drawn as MMagic's visualizer draws them: the first three.
     let channels = dims.get(dims.len() - 3).copied().unwrap_or(0);
-    if channels != 1 && channels != 3 {
+    if channels == 2 {
         return Err(err(format!(
             "shape {dims:?} has {channels} channels in dimension {}; vis draws 1 (grey) or 3 \
-             (colour) channels",
+             (colour) channels, or the first three of more",
             dims.len() - 3
         )));
     }

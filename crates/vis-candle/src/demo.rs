@@ -119,7 +119,7 @@ pub struct HookTiming {
 pub struct DemoReport {
     /// Whether this process wrote files: only rank 0 does (`RANK`, else `LOCAL_RANK`).
     pub main_process: bool,
-    /// The folder of the pictures (`{work_dir}/vis_image`).
+    /// The folder of the pictures (`{work_dir}/vis_data/vis_image`, mmengine's layout).
     pub picture_dir: PathBuf,
     /// The trained weights, saved by the main process only.
     pub weights: Option<PathBuf>,
@@ -232,11 +232,20 @@ impl<E: Engine> Engine for Timed<E> {
         out
     }
 
+    fn sampler_batch_size(&self, kind: vis_core::SamplerKind) -> usize {
+        self.inner.sampler_batch_size(kind)
+    }
+
+    fn inputs_len(&self, inputs: &E::Inputs) -> usize {
+        self.inner.inputs_len(inputs)
+    }
+
     fn load_fixed_inputs(
         &mut self,
         buffer_key: &str,
+        spec: &SamplerSpec,
     ) -> std::result::Result<Option<Vec<E::Inputs>>, EngineError> {
-        self.inner.load_fixed_inputs(buffer_key)
+        self.inner.load_fixed_inputs(buffer_key, spec)
     }
 
     fn save_fixed_inputs(
@@ -292,7 +301,7 @@ pub fn run(
             let mut noise_rng = SeededRng::new(seed ^ 0x5EED);
             let fixed = model.noise(256, &mut noise_rng)?;
             let quality = move |m: &mut dcgan::Dcgan| -> Result<f32> {
-                let fake = batch_tensor(&m.val_step(&Inputs::Noise(fixed.clone()))?, "fake_img")?;
+                let fake = batch_tensor(&m.val_step(&Inputs::noise(fixed.clone()))?, "fake_img")?;
                 pixel_statistics_distance(&fake, &real)
             };
             let engine = CandleEngine::new(model, batch, seed).with_train_data(Arc::clone(&train));
@@ -301,7 +310,7 @@ pub fn run(
                 let m = engine.model();
                 // Enough batches for max_save_at_test (100) pictures.
                 (0..test_batches(100, batch))
-                    .map(|_| m.noise(batch, &mut rng).map(Inputs::Noise))
+                    .map(|_| m.noise(batch, &mut rng).map(Inputs::noise))
                     .collect::<Result<_>>()?
             };
             train_and_test(
@@ -330,7 +339,7 @@ pub fn run(
             let mut loader = Loader::new(test, batch, None)?;
             let batches = test_batches(32, batch);
             let test = (0..batches)
-                .map(|_| loader.next_batch().map(Inputs::Data))
+                .map(|_| loader.next_batch().map(Inputs::data))
                 .collect::<Result<_>>()?;
             train_and_test(
                 options,
@@ -351,7 +360,7 @@ pub fn run(
             let quality = move |m: &mut ddpm::Ddpm| -> Result<f32> {
                 let mut args = serde_json::Map::new();
                 args.insert("num_batches".into(), json!(32));
-                let samples = m.val_step(&Inputs::Arguments(args))?;
+                let samples = m.val_step(&Inputs::arguments(args))?;
                 pixel_statistics_distance(
                     &batch_tensor(&final_images(samples)?, "fake_img")?,
                     &real,
@@ -364,7 +373,7 @@ pub fn run(
                 options,
                 engine,
                 train,
-                vec![Inputs::Arguments(args)],
+                vec![Inputs::arguments(args)],
                 "pixel statistics distance",
                 quality,
                 on_progress,
@@ -404,10 +413,12 @@ fn train_and_test<M: TrainableModel>(
     };
     // Pictures, scalars and the config go to both of the backends MMagic users watch: files
     // (`vis_image/`, `scalars.json`, `config.json`) and TensorBoard (`tensorboard --logdir`).
+    // mmengine's layout: `{work_dir}/vis_data/` holds what the visualizer writes.
+    let vis_data = vis_core::vis_data_dir(work_dir);
     let visualizer = Visualizer::new(
         vec![
-            Box::new(LocalVisBackend::new(work_dir)),
-            Box::new(TensorboardVisBackend::new(work_dir)),
+            Box::new(LocalVisBackend::new(&vis_data)),
+            Box::new(TensorboardVisBackend::new(&vis_data)),
         ],
         VisualizerConfig {
             // The built-in data is RGB in [-1, 1]; MMagic truncates when quantizing.
@@ -514,7 +525,7 @@ fn train_and_test<M: TrainableModel>(
     lost += report_failure("closing the visualizer", hook.close());
     Ok(DemoReport {
         main_process,
-        picture_dir: work_dir.join("vis_image"),
+        picture_dir: vis_data.join("vis_image"),
         weights,
         quality_name,
         quality_first,

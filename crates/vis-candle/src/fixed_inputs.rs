@@ -1,6 +1,7 @@
 //! Fixed inputs on disk, so a resumed run draws its grids from the same inputs:
-//! `{save_dir}/vis_inputs/{sampler_type}.safetensors`, one tensor per batch and key
-//! (`{batch}/noise`, `{batch}/{data key}`), the arguments as JSON in the file's metadata.
+//! `{save_dir}/vis_inputs/{sampler}.safetensors`, one tensor per batch and key
+//! (`{batch}/noise`, `{batch}/{data key}`), the arguments and the entry's kwargs as JSON in the
+//! file's metadata.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,13 +10,13 @@ use candle_core::{Device, Tensor};
 
 use crate::data::Batch;
 use crate::error::{Error, Result};
-use crate::model::Inputs;
+use crate::model::{InputBatch, Inputs};
 
 /// The format tag written into every file's metadata.
 const FORMAT: &str = "vis-fixed-inputs/1";
 
-/// The file of `buffer_key` under `dir` (`vis_inputs`); the key is the vis-kwargs `type`,
-/// which may hold no path separator.
+/// The file of `buffer_key` under `dir` (`vis_inputs`); the key is the resolved sampler's name
+/// (`Noise`, `Data`, ...), which holds no path separator.
 pub(crate) fn path_of(dir: &Path, buffer_key: &str) -> PathBuf {
     let safe: String = buffer_key
         .chars()
@@ -44,23 +45,29 @@ pub(crate) fn save(path: &Path, inputs: &[Inputs]) -> Result<()> {
     let mut kinds = Vec::new();
     let mut arguments = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
-        match input {
-            Inputs::Noise(t) => {
+        match input.batch() {
+            InputBatch::Noise(t) => {
                 kinds.push("noise");
                 tensors.push((format!("{i}/noise"), cpu(t)?));
             }
-            Inputs::Data(batch) => {
+            InputBatch::Data(batch) => {
                 kinds.push("data");
                 for (key, t) in batch {
                     tensors.push((format!("{i}/{key}"), cpu(t)?));
                 }
             }
-            Inputs::Arguments(kwargs) => {
+            InputBatch::Arguments(kwargs) => {
                 kinds.push("arguments");
                 arguments.push(serde_json::Value::Object(kwargs.clone()));
             }
         }
     }
+    // The entry's kwargs, kept beside the inputs as a record (a resumed run passes the kwargs
+    // of its config as it is now).
+    let kwargs = inputs
+        .first()
+        .map(|i| serde_json::Value::Object(i.kwargs().clone()))
+        .unwrap_or_default();
     let metadata = HashMap::from([
         ("format".to_owned(), FORMAT.to_owned()),
         ("kinds".to_owned(), kinds.join(",")),
@@ -68,6 +75,7 @@ pub(crate) fn save(path: &Path, inputs: &[Inputs]) -> Result<()> {
             "arguments".to_owned(),
             serde_json::Value::Array(arguments).to_string(),
         ),
+        ("kwargs".to_owned(), kwargs.to_string()),
     ]);
     let bytes = safetensors::serialize(
         tensors.iter().map(|(name, t)| (name.as_str(), t)),
@@ -111,7 +119,7 @@ pub(crate) fn load(path: &Path, device: &Device) -> Result<Option<Vec<Inputs>>> 
     let mut inputs = Vec::new();
     for (i, kind) in kinds.split(',').filter(|k| !k.is_empty()).enumerate() {
         let input = match kind {
-            "noise" => Inputs::Noise(
+            "noise" => Inputs::noise(
                 tensors
                     .remove(&format!("{i}/noise"))
                     .ok_or_else(|| bad(format!("batch {i} has no noise")))?,
@@ -129,10 +137,10 @@ pub(crate) fn load(path: &Path, device: &Device) -> Result<Option<Vec<Inputs>>> 
                         batch.insert(key.trim_start_matches(&prefix).to_owned(), t);
                     }
                 }
-                Inputs::Data(batch)
+                Inputs::data(batch)
             }
             "arguments" => match arguments.next() {
-                Some(serde_json::Value::Object(map)) => Inputs::Arguments(map),
+                Some(serde_json::Value::Object(map)) => Inputs::arguments(map),
                 _ => return Err(bad(format!("batch {i} has no arguments table"))),
             },
             other => return Err(bad(format!("batch {i} is of unknown kind '{other}'"))),

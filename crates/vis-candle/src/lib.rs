@@ -33,5 +33,5 @@ pub use data::{Batch, Dataset, Example, Loader};
 pub use engine::CandleEngine;
 
 pub use error::{Error, Result};
-pub use model::{GenerativeModel, Inputs, Losses, TrainableModel};
+pub use model::{GenerativeModel, InputBatch, Inputs, Kwargs, Losses, TrainableModel};
 pub use rng::SeededRng;

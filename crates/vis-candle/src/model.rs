@@ -10,15 +10,98 @@ use crate::data::Batch;
 use crate::error::Result;
 use crate::rng::SeededRng;
 
-/// One batch of sampler inputs, as MMagic's samplers yield them.
+/// The extra vis-kwargs of an entry, passed to the model with every batch of its sampler
+/// (`sample_model = "ema/orig"`, say).
+pub type Kwargs = serde_json::Map<String, serde_json::Value>;
+
+/// What a sampler drew for one batch.
 #[derive(Clone, Debug)]
-pub enum Inputs {
+pub enum InputBatch {
     /// Noise from [`GenerativeModel::noise`], `[num_batches, ...]` (the `Noise` sampler).
     Noise(Tensor),
     /// A batch of a dataset (the `Data`, `ValData` and `TestData` samplers).
     Data(Batch),
     /// The `forward_kwargs`, with `num_batches` set (the `Arguments` sampler).
     Arguments(serde_json::Map<String, serde_json::Value>),
+}
+
+/// One batch of sampler inputs, as MMagic's samplers yield them: what the sampler drew, and the
+/// vis-kwargs entry's extra kwargs (MMagic's `NoiseSampler` puts them beside the noise; vis
+/// passes them with every sampler's inputs).
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    batch: InputBatch,
+    kwargs: Kwargs,
+}
+
+impl Inputs {
+    /// Noise `[num_batches, ...]`, without kwargs.
+    pub fn noise(noise: Tensor) -> Self {
+        InputBatch::Noise(noise).into()
+    }
+
+    /// A batch of a dataset, without kwargs.
+    pub fn data(batch: Batch) -> Self {
+        InputBatch::Data(batch).into()
+    }
+
+    /// Forward arguments, without kwargs.
+    pub fn arguments(arguments: serde_json::Map<String, serde_json::Value>) -> Self {
+        InputBatch::Arguments(arguments).into()
+    }
+
+    /// The same inputs with `kwargs`.
+    pub fn with_kwargs(mut self, kwargs: Kwargs) -> Self {
+        self.kwargs = kwargs;
+        self
+    }
+
+    /// What the sampler drew.
+    pub fn batch(&self) -> &InputBatch {
+        &self.batch
+    }
+
+    /// The entry's extra vis-kwargs (those the hook itself uses left out).
+    pub fn kwargs(&self) -> &Kwargs {
+        &self.kwargs
+    }
+
+    /// A kwarg as text (`inputs.kwarg_str("sample_model")`).
+    pub fn kwarg_str(&self, key: &str) -> Option<&str> {
+        self.kwargs.get(key).and_then(serde_json::Value::as_str)
+    }
+
+    /// How many examples the batch holds: the noise's or the data's first dimension, the
+    /// arguments' `num_batches`.
+    pub fn len(&self) -> usize {
+        match &self.batch {
+            InputBatch::Noise(t) => t.dims().first().copied().unwrap_or(0),
+            InputBatch::Data(batch) => batch
+                .values()
+                .next()
+                .and_then(|t| t.dims().first().copied())
+                .unwrap_or(0),
+            InputBatch::Arguments(args) => args
+                .get("num_batches")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0),
+        }
+    }
+
+    /// Whether the batch holds no example.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<InputBatch> for Inputs {
+    fn from(batch: InputBatch) -> Self {
+        Self {
+            batch,
+            kwargs: Kwargs::new(),
+        }
+    }
 }
 
 /// A generative model as the visualization hook samples it.

@@ -116,7 +116,7 @@ fn what_cannot_be_drawn_is_an_error_naming_the_tensor() {
         (ramp(&[3, 4]), "rank 2"),
         (ramp(&[1, 2, 3, 4, 5, 6]), "rank 6"),
         (ramp(&[2, 2, 4, 4]), "2 channels"),
-        (ramp(&[4, 4, 4]), "4 channels"),
+        (ramp(&[2, 4, 4]), "2 channels"),
         (
             Tensor::zeros((0, 3, 4, 4), DType::F32, &Device::Cpu).unwrap(),
             "no element",
@@ -245,6 +245,7 @@ fn drawn_through_the_visualizer_as_vis_ops_draws_the_same_floats() {
             nrow: Some(2),
             padding: config.padding,
             pad_byte: config.pad_byte,
+            pad_to_nrow: false,
         },
     };
     let expected = vis_ops::render_grid(&[batch], &spec).unwrap();

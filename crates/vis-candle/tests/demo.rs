@@ -34,7 +34,7 @@ fn a_short_gan_run_writes_mmagic_named_grids_test_pictures_and_weights() {
     })
     .unwrap();
     assert_eq!(seen, 4);
-    let images = dir.path().join("vis_image");
+    let images = dir.path().join("vis_data/vis_image");
     // 64 samples of 32x32, 8 per row, padding 2: 274x274, at steps 2 and 4.
     for step in [2, 4] {
         assert_eq!(
@@ -53,7 +53,7 @@ fn a_short_gan_run_writes_mmagic_named_grids_test_pictures_and_weights() {
     assert_eq!(png_size(&images.join("test_fake_img_0.png")), (32, 32));
     assert!(images.join("test_fake_img_99.png").is_file());
     assert!(!images.join("test_fake_img_100.png").exists());
-    assert!(dir.path().join("vis_inputs/GAN.safetensors").is_file());
+    assert!(dir.path().join("vis_inputs/Noise.safetensors").is_file());
     assert!(report.weights.as_ref().is_some_and(|w| w.is_file()));
     assert_eq!(report.hook.visualizations, 2);
     assert!(report.hook.sampling <= report.hook.blocking);
@@ -68,21 +68,21 @@ fn a_short_gan_run_writes_mmagic_named_grids_test_pictures_and_weights() {
 fn a_resumed_gan_run_draws_the_same_fixed_noise() {
     let dir = tempfile::tempdir().unwrap();
     demo::run(&options(DemoKind::Gan, dir.path(), 1, 1), &mut |_| {}).unwrap();
-    let first = std::fs::read(dir.path().join("vis_image/fake_img_1.png")).unwrap();
-    let noise = std::fs::read(dir.path().join("vis_inputs/GAN.safetensors")).unwrap();
+    let first = std::fs::read(dir.path().join("vis_data/vis_image/fake_img_1.png")).unwrap();
+    let noise = std::fs::read(dir.path().join("vis_inputs/Noise.safetensors")).unwrap();
     // The same run again over the same folder, with another seed for everything else: the
     // model starts from other weights, but draws from the noise the first run saved.
     let mut again = options(DemoKind::Gan, dir.path(), 1, 1);
     again.seed = 1;
     demo::run(&again, &mut |_| {}).unwrap();
     assert_eq!(
-        std::fs::read(dir.path().join("vis_inputs/GAN.safetensors")).unwrap(),
+        std::fs::read(dir.path().join("vis_inputs/Noise.safetensors")).unwrap(),
         noise
     );
     // Same seed, same folder: the grid is identical byte for byte.
     demo::run(&options(DemoKind::Gan, dir.path(), 1, 1), &mut |_| {}).unwrap();
     assert_eq!(
-        std::fs::read(dir.path().join("vis_image/fake_img_1.png")).unwrap(),
+        std::fs::read(dir.path().join("vis_data/vis_image/fake_img_1.png")).unwrap(),
         first
     );
 }
@@ -95,7 +95,7 @@ fn a_short_translation_run_draws_train_and_val_grids_and_learns() {
         &mut |_| {},
     )
     .unwrap();
-    let images = dir.path().join("vis_image");
+    let images = dir.path().join("vis_data/vis_image");
     // Three keys (outline, generated, ground truth) per sample, 64x64 images.
     assert!(images.join("translation_train_60.png").is_file());
     assert!(images.join("translation_val_60.png").is_file());
@@ -112,7 +112,7 @@ fn a_short_translation_run_draws_train_and_val_grids_and_learns() {
 fn a_short_ddpm_run_writes_a_gif() {
     let dir = tempfile::tempdir().unwrap();
     demo::run(&options(DemoKind::Ddpm, dir.path(), 2, 2), &mut |_| {}).unwrap();
-    let gif = dir.path().join("vis_image/ddpm_sample_2.gif");
+    let gif = dir.path().join("vis_data/vis_image/ddpm_sample_2.gif");
     let mut decoder = gif::DecodeOptions::new()
         .read_info(std::fs::File::open(&gif).unwrap())
         .unwrap();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use vis_candle::{
-    CandleEngine, Dataset, Example, GenerativeModel, Inputs, Result, SeededRng, bridge,
+    CandleEngine, Dataset, Example, GenerativeModel, InputBatch, Inputs, Result, SeededRng, bridge,
 };
 use vis_core::{
     DataSample, Engine, HookConfig, SamplerKind, SamplerSpec, VisualizationHook, Visualizer,
@@ -60,14 +60,14 @@ impl GenerativeModel for Echo {
                 .reshape((7, 7))
                 .expect("the user's model has a shape bug");
         }
-        let images = match inputs {
-            Inputs::Noise(z) => z
+        let images = match inputs.batch() {
+            InputBatch::Noise(z) => z
                 .tanh()?
                 .reshape(((), 1, 1, 1))?
                 .broadcast_as((z.dim(0)?, 3, 4, 4))?
                 .contiguous()?,
-            Inputs::Data(batch) => batch["img"].clone(),
-            Inputs::Arguments(kwargs) => {
+            InputBatch::Data(batch) => batch["img"].clone(),
+            InputBatch::Arguments(kwargs) => {
                 let n = kwargs["num_batches"].as_u64().unwrap() as usize;
                 Tensor::zeros((n, 3, 4, 4), DType::F32, &self.device)?
             }
@@ -114,10 +114,10 @@ fn data_values(engine: &mut CandleEngine<Echo>, kind: SamplerKind, times: usize)
     engine
         .make_sampler(&spec(kind, times, 2))
         .unwrap()
-        .map(|inputs| match inputs.unwrap() {
-            Inputs::Data(batch) => {
+        .map(|inputs| match inputs.unwrap().batch() {
+            InputBatch::Data(batch) => {
                 let img = &batch["img"];
-                assert_eq!(img.dims(), &[2, 3, 2, 2]);
+                assert_eq!(&img.dims()[1..], &[3, 2, 2]);
                 img.flatten_from(1)
                     .unwrap()
                     .get_on_dim(1, 0)
@@ -131,24 +131,22 @@ fn data_values(engine: &mut CandleEngine<Echo>, kind: SamplerKind, times: usize)
 }
 
 #[test]
-fn data_samplers_read_in_order_from_the_start_and_run_on_across_the_end() {
+fn data_samplers_read_like_a_dataloader_from_the_start_to_the_end() {
     let mut e = engine(2, 0);
     let round = |v: Vec<Vec<f32>>| -> Vec<Vec<i32>> {
         v.into_iter()
             .map(|b| b.into_iter().map(|x| (x * 100.0).round() as i32).collect())
             .collect()
     };
-    // 5 training examples, batches of 2, 4 times: the data runs out and starts over.
-    assert_eq!(
-        round(data_values(&mut e, SamplerKind::Data, 4)),
-        [[0, 1], [2, 3], [4, 0], [1, 2]]
-    );
+    // 5 training examples, batches of 2, up to 4 times: each example once, a short last
+    // batch, then the end (MMagic's sampler over a DataLoader; tests/test_utils/
+    // test_sampler.py:42-63 expects [[0..3], [4..7], [8, 9, 0, 1], [2, 3, 4]] and no more).
+    let data = round(data_values(&mut e, SamplerKind::Data, 4));
+    assert_eq!(data, vec![vec![0, 1], vec![2, 3], vec![4]]);
     // A new sampler starts from the first example again (MMagic builds a fresh loader).
     assert_eq!(round(data_values(&mut e, SamplerKind::Data, 1)), [[0, 1]]);
-    assert_eq!(
-        round(data_values(&mut e, SamplerKind::ValData, 2)),
-        [[50, 51], [52, 50]]
-    );
+    let val = round(data_values(&mut e, SamplerKind::ValData, 2));
+    assert_eq!(val, vec![vec![50, 51], vec![52]]);
     assert_eq!(
         round(data_values(&mut e, SamplerKind::TestData, 3)),
         [[-50, -49], [-48, -47], [-46, -45]]
@@ -180,8 +178,8 @@ fn noise_is_seeded_and_arguments_repeat_with_num_batches() {
         let mut e = engine(3, seed);
         e.make_sampler(&spec(SamplerKind::Noise, 2, 3))
             .unwrap()
-            .map(|i| match i.unwrap() {
-                Inputs::Noise(z) => z.flatten_all().unwrap().to_vec1().unwrap(),
+            .map(|i| match i.unwrap().batch() {
+                InputBatch::Noise(z) => z.flatten_all().unwrap().to_vec1().unwrap(),
                 other => panic!("noise, not {other:?}"),
             })
             .collect()
@@ -202,7 +200,7 @@ fn noise_is_seeded_and_arguments_repeat_with_num_batches() {
     let all: Vec<_> = e.make_sampler(&s).unwrap().map(|i| i.unwrap()).collect();
     assert_eq!(all.len(), 3);
     for inputs in all {
-        let Inputs::Arguments(kwargs) = inputs else {
+        let InputBatch::Arguments(kwargs) = inputs.batch() else {
             panic!("arguments")
         };
         assert_eq!(kwargs["forward_mode"], "sampling");
@@ -230,25 +228,22 @@ fn a_resumed_hook_reuses_the_saved_fixed_inputs() {
     let mut hook = gan_hook(dir.path());
     hook.after_train_iter(&mut first, 0).unwrap();
     hook.close().unwrap();
-    let saved = dir.path().join("vis_inputs/GAN.safetensors");
+    // Keyed by the resolved sampler: `GAN` and `Noise` share their inputs.
+    let saved = dir.path().join("vis_inputs/Noise.safetensors");
     assert!(saved.is_file());
-    assert!(
-        dir.path()
-            .join("vis_inputs/Translation.safetensors")
-            .is_file()
-    );
-    let grid_1 = std::fs::read(dir.path().join("vis_image/fake_img_1.png")).unwrap();
+    assert!(dir.path().join("vis_inputs/Data.safetensors").is_file());
+    let grid_1 = std::fs::read(dir.path().join("vis_data/vis_image/fake_img_1.png")).unwrap();
 
     // Another process, another seed, the same folder: the same noise, the same bytes.
     let mut resumed = engine(4, 99).with_fixed_inputs_in(dir.path());
     let mut hook = gan_hook(dir.path());
     hook.after_train_iter(&mut resumed, 1).unwrap();
     hook.close().unwrap();
-    let grid_2 = std::fs::read(dir.path().join("vis_image/fake_img_2.png")).unwrap();
+    let grid_2 = std::fs::read(dir.path().join("vis_data/vis_image/fake_img_2.png")).unwrap();
     assert_eq!(grid_1, grid_2);
     assert_eq!(
-        std::fs::read(dir.path().join("vis_image/trans_1.png")).unwrap(),
-        std::fs::read(dir.path().join("vis_image/trans_2.png")).unwrap()
+        std::fs::read(dir.path().join("vis_data/vis_image/trans_1.png")).unwrap(),
+        std::fs::read(dir.path().join("vis_data/vis_image/trans_2.png")).unwrap()
     );
 
     // Without the folder, another seed draws other noise.
@@ -259,7 +254,7 @@ fn a_resumed_hook_reuses_the_saved_fixed_inputs() {
     hook.close().unwrap();
     assert_ne!(
         grid_1,
-        std::fs::read(other.path().join("vis_image/fake_img_2.png")).unwrap()
+        std::fs::read(other.path().join("vis_data/vis_image/fake_img_2.png")).unwrap()
     );
 
     // A damaged file is an error naming it, not a panic or silently new inputs.
@@ -270,7 +265,7 @@ fn a_resumed_hook_reuses_the_saved_fixed_inputs() {
         .after_train_iter(&mut broken, 2)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("GAN.safetensors"), "{err}");
+    assert!(err.contains("Noise.safetensors"), "{err}");
     assert!(broken.model().train, "back in train mode after the failure");
 }
 
@@ -290,5 +285,9 @@ fn a_panic_in_the_model_is_an_error_and_training_goes_on() {
     engine.model_mut().explode = false;
     hook.after_train_iter(&mut engine, 1).unwrap();
     hook.close().unwrap();
-    assert!(dir.path().join("vis_image/fake_img_2.png").is_file());
+    assert!(
+        dir.path()
+            .join("vis_data/vis_image/fake_img_2.png")
+            .is_file()
+    );
 }

@@ -132,7 +132,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
         }
     ));
     lines.push(format!(
-        "losses: {dir}/scalars.json; TensorBoard: tensorboard --logdir {dir}"
+        "losses: {dir}/vis_data/scalars.json; TensorBoard: tensorboard --logdir {dir}"
     ));
     if let Some(weights) = &report.weights {
         lines.push(format!(

@@ -223,6 +223,7 @@ impl RenderArgs {
                 nrow: self.nrow.map(|n| n as usize),
                 padding: self.padding as usize,
                 pad_byte: self.pad_byte,
+                pad_to_nrow: false,
             },
         })
     }

@@ -8,7 +8,6 @@ use vis_ops::{ChannelOrder, GridSpec, ImageBatch, PixelMap, Quantize, RenderSpec
 use crate::backend::{Picture, VisBackend};
 use crate::config::ConcatConfig;
 use crate::error::{Error, Result};
-use crate::rank::is_main_process;
 use crate::sample::{DataSample, Value};
 use crate::visualizer::{Visualizer, VisualizerConfig};
 use crate::writer::Reported;
@@ -21,7 +20,6 @@ const PAD_GRAY: u8 = 127;
 pub struct ConcatImageVisualizer {
     config: ConcatConfig,
     visualizer: Visualizer,
-    main_process: bool,
     /// The step of the pictures named last, and each name given then with the `fn_key` value it
     /// came from: two samples of one step never share a file.
     names: (u64, HashMap<String, String>),
@@ -42,22 +40,20 @@ pub fn basename_stem(path: &str) -> &str {
 }
 
 impl ConcatImageVisualizer {
-    /// A visualizer writing through `backends`. Only the main process (rank 0) draws.
+    /// A visualizer writing through `backends`. Every rank draws its own share of the results
+    /// (MMagic's is not `master_only`; file names come from each sample's `fn_key`, so ranks do
+    /// not collide).
     pub fn new(config: ConcatConfig, backends: Vec<Box<dyn VisBackend>>) -> Result<Self> {
         crate::config::Validate::validate(&config)?;
         Ok(Self {
             config,
             visualizer: Visualizer::new(backends, VisualizerConfig::default())?,
-            main_process: is_main_process()?,
             names: (0, HashMap::new()),
         })
     }
 
     /// Draws `sample` and queues it for every backend at `step`.
     pub fn add_datasample(&mut self, sample: &DataSample, step: u64) -> Result<()> {
-        if !self.main_process {
-            return Ok(());
-        }
         let (path, picture) = self.draw_with_path(sample)?;
         let name = self.unique_name(&path, step);
         self.visualizer
@@ -207,6 +203,7 @@ impl ConcatImageVisualizer {
                 nrow: Some(1),
                 padding: 0,
                 pad_byte: 0,
+                pad_to_nrow: false,
             },
         };
         let batch = ImageBatch::new(key, elements, &shape).map_err(|source| Error::Draw {

@@ -44,6 +44,16 @@ pub enum VisMode {
     Gif,
 }
 
+/// A field that is present, `null` included: `Some(None)` for `null`, where a missing field
+/// stays `None` (through `#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Some(Option::deserialize(deserializer)?))
+}
+
 /// One entry of `vis_kwargs_list`: a sampler (or alias) and how to draw what it yields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VisKwargs {
@@ -52,9 +62,15 @@ pub struct VisKwargs {
     /// case-insensitive.
     #[serde(rename = "type")]
     pub kind: String,
-    /// File name prefix; defaults to the alias's, else the type lower-cased.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    /// File name prefix. Absent (`None`): the alias's, else the type lower-cased; given but
+    /// empty or `null` (`Some("")`, `Some(None)`): the type lower-cased, as MMagic's
+    /// `if not name`.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub name: Option<Option<String>>,
     /// Samples to draw; defaults to the alias's, else the hook's `n_samples`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_samples: Option<usize>,
@@ -435,7 +451,9 @@ impl HookConfig {
         }
         for (i, kw) in self.vis_kwargs_list.iter().enumerate() {
             let field = |name: &str| format!("vis_kwargs_list[{i}].{name}");
-            if let Some(name) = kw.name.as_deref().filter(|n| !n.is_empty()) {
+            if let Some(Some(name)) = &kw.name
+                && !name.is_empty()
+            {
                 file_name_field(field("name"), name)?;
             }
             if crate::kwargs::sampler_of(&kw.kind).is_none() {

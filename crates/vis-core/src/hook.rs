@@ -107,7 +107,8 @@ impl<E: Engine> VisualizationHook<E> {
         self.main_process
     }
 
-    /// The fixed inputs kept for a sampler `type` (as written in the config).
+    /// The fixed inputs kept for a sampler (`Noise`, `Data`, ...: the resolved type, shared by
+    /// its aliases).
     pub fn fixed_inputs(&self, buffer_key: &str) -> Option<&[E::Inputs]> {
         self.inputs_buffer.get(buffer_key).map(Vec::as_slice)
     }
@@ -161,8 +162,12 @@ impl<E: Engine> VisualizationHook<E> {
         batch_idx: usize,
         reported: &mut Reported,
     ) -> Result<()> {
-        let batch_size = engine.batch_size();
         for kwargs in self.config.vis_kwargs_list.clone() {
+            // Each sampler reads with its own batch size (the validation data's, say).
+            let batch_size = crate::kwargs::sampler_of(&kwargs.kind).map_or_else(
+                || engine.batch_size(),
+                |(kind, _)| engine.sampler_batch_size(kind),
+            );
             let plan = resolve(&kwargs, &self.config, batch_size)?;
             let samples = self.sample(engine, &plan)?;
             let n_row = plan.n_row.map(|r| r.min(samples.len()));
@@ -180,65 +185,25 @@ impl<E: Engine> VisualizationHook<E> {
     }
 
     /// Runs the model on the plan's inputs: fixed ones kept from the first run (or an earlier
-    /// process), or fresh ones from its sampler.
+    /// process), topped up with fresh ones when the plan needs more than were kept, or fresh
+    /// ones from its sampler.
     fn sample(&mut self, engine: &mut E, plan: &VisPlan) -> Result<Vec<DataSample>> {
-        let key = plan.buffer_key.clone();
-        let name = plan.name.clone();
-        if plan.fixed_input && !self.inputs_buffer.contains_key(&key) {
-            let restored = call(
-                || format!("loading the fixed inputs of '{key}'"),
-                || engine.load_fixed_inputs(&key),
-            )?;
-            if let Some(inputs) = restored {
-                self.inputs_buffer.insert(key.clone(), inputs);
-            }
-        }
+        let inputs = if plan.fixed_input {
+            self.fixed(engine, plan)?
+        } else {
+            self.fresh(engine, plan, 0, plan.sampler.max_times)?
+        };
         let mut outputs: Vec<Output> = Vec::new();
-        let batch = engine.batch_size();
-        let run = |engine: &mut E, inputs: &E::Inputs, outputs: &mut Vec<Output>| {
-            let out = call(|| format!("sampling '{name}'"), || engine.val_step(inputs))?;
-            if out.len() == batch {
+        for batch in &inputs {
+            let examples = engine.inputs_len(batch);
+            let out = call(
+                || format!("sampling '{}'", plan.name),
+                || engine.val_step(batch),
+            )?;
+            if out.len() == examples {
                 outputs.extend(out.into_iter().map(Output::One));
             } else {
                 outputs.push(Output::Group(out));
-            }
-            Ok::<(), Error>(())
-        };
-        match self.inputs_buffer.get(&key).filter(|_| plan.fixed_input) {
-            Some(fixed) => {
-                for inputs in fixed {
-                    run(engine, inputs, &mut outputs)?;
-                }
-            }
-            None => {
-                let sampler = call(
-                    || {
-                        format!(
-                            "making the {} sampler of '{}'",
-                            plan.sampler.kind.name(),
-                            plan.name
-                        )
-                    },
-                    || engine.make_sampler(&plan.sampler),
-                )?;
-                let mut kept = Vec::new();
-                for inputs in sampler {
-                    let inputs = inputs.map_err(|source| Error::Engine {
-                        during: format!("drawing inputs for '{}'", plan.name),
-                        source,
-                    })?;
-                    run(engine, &inputs, &mut outputs)?;
-                    if plan.fixed_input {
-                        kept.push(inputs);
-                    }
-                }
-                if plan.fixed_input {
-                    call(
-                        || format!("saving the fixed inputs of '{key}'"),
-                        || engine.save_fixed_inputs(&key, &kept),
-                    )?;
-                    self.inputs_buffer.insert(key, kept);
-                }
             }
         }
         // Truncated to n_samples items (a group counts as one, as MMagic), then flattened.
@@ -250,6 +215,68 @@ impl<E: Engine> VisualizationHook<E> {
                 Output::Group(g) => g,
             })
             .collect())
+    }
+
+    /// The plan's fixed inputs: the first `max_times` batches kept under its sampler (loaded
+    /// from an earlier run the first time), drawing and keeping the batches that are missing
+    /// (more samples asked for than were kept), so the count drawn is always the configured one.
+    fn fixed(&mut self, engine: &mut E, plan: &VisPlan) -> Result<Vec<E::Inputs>> {
+        let key = &plan.buffer_key;
+        if !self.inputs_buffer.contains_key(key) {
+            let restored = call(
+                || format!("loading the fixed inputs of '{key}'"),
+                || engine.load_fixed_inputs(key, &plan.sampler),
+            )?;
+            if let Some(inputs) = restored {
+                self.inputs_buffer.insert(key.clone(), inputs);
+            }
+        }
+        let kept = self.inputs_buffer.get(key).map_or(0, Vec::len);
+        let need = plan.sampler.max_times;
+        if kept < need {
+            let fresh = self.fresh(engine, plan, kept, need - kept)?;
+            let buffer = self.inputs_buffer.entry(key.clone()).or_default();
+            buffer.extend(fresh);
+            call(
+                || format!("saving the fixed inputs of '{key}'"),
+                || engine.save_fixed_inputs(key, buffer),
+            )?;
+        }
+        Ok(self
+            .inputs_buffer
+            .get(key)
+            .map(|b| b.iter().take(need).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// Batches `skip..skip + count` of a new sampler for the plan (fewer where its data ends).
+    fn fresh(
+        &mut self,
+        engine: &mut E,
+        plan: &VisPlan,
+        skip: usize,
+        count: usize,
+    ) -> Result<Vec<E::Inputs>> {
+        let sampler = call(
+            || {
+                format!(
+                    "making the {} sampler of '{}'",
+                    plan.sampler.kind.name(),
+                    plan.name
+                )
+            },
+            || engine.make_sampler(&plan.sampler),
+        )?;
+        sampler
+            .skip(skip)
+            .take(count)
+            .map(|inputs| {
+                inputs.map_err(|source| Error::Engine {
+                    during: format!("drawing inputs for '{}'", plan.name),
+                    source,
+                })
+            })
+            .collect()
     }
 
     /// Draws the message hub's `vis_results` named by `message_hub_vis_kwargs`, as

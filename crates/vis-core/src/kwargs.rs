@@ -85,10 +85,24 @@ pub struct SamplerSpec {
     pub kwargs: Extra,
 }
 
+impl SamplerSpec {
+    /// What the model gets with every batch of this sampler (MMagic's `NoiseSampler` puts them
+    /// beside the noise: `sample_model = "ema/orig"`, say): the entry's extra kwargs, without
+    /// those the sampler and the visualizer use themselves (`forward_kwargs`, `n_skip`, `fps`).
+    pub fn model_kwargs(&self) -> Extra {
+        let mut kwargs = self.kwargs.clone();
+        for own in ["forward_kwargs", "n_skip", "fps"] {
+            kwargs.remove(own);
+        }
+        kwargs
+    }
+}
+
 /// One entry of `vis_kwargs_list`, resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VisPlan {
-    /// The `type` as written: the key of the fixed-input buffer (as MMagic's).
+    /// The resolved sampler's name: the key of the fixed inputs, so that `GAN` and `Noise` (or
+    /// `Translation` and `Data`) draw from the same ones.
     pub buffer_key: String,
     /// File name prefix.
     pub name: String,
@@ -114,17 +128,17 @@ pub fn resolve(kwargs: &VisKwargs, hook: &HookConfig, batch_size: usize) -> Resu
         known: KNOWN_TYPES.to_vec(),
     })?;
     let alias_usize = |key: &str| alias.get(key).and_then(|v| v.as_u64()).map(|v| v as usize);
-    let name = kwargs
-        .name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .or_else(|| {
-            alias
-                .get("name")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| kwargs.kind.to_lowercase());
+    // MMagic: the alias's name only when the user wrote none (`setdefault`), then `if not name`:
+    // an empty or null name is the type as written, lower-cased.
+    let name = match &kwargs.name {
+        None => alias
+            .get("name")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+        Some(given) => given.clone(),
+    }
+    .filter(|n| !n.is_empty())
+    .unwrap_or_else(|| kwargs.kind.to_lowercase());
     let n_samples = kwargs
         .n_samples
         .or_else(|| alias_usize("n_samples"))
@@ -166,7 +180,7 @@ pub fn resolve(kwargs: &VisKwargs, hook: &HookConfig, batch_size: usize) -> Resu
         });
     }
     Ok(VisPlan {
-        buffer_key: kwargs.kind.clone(),
+        buffer_key: kind.name().to_owned(),
         name,
         n_samples,
         n_row,
@@ -198,7 +212,7 @@ mod tests {
         assert_eq!(gan.name, "gan");
         assert_eq!(gan.n_samples, 64);
         assert_eq!(gan.sampler.max_times, 7);
-        assert_eq!(gan.buffer_key, "GAN");
+        assert_eq!(gan.buffer_key, "Noise");
 
         let ddpm = resolve(&kw(json!({"type": "ddpmdenoising"})), &hook, 4).unwrap();
         assert_eq!(ddpm.sampler.kind, SamplerKind::Arguments);

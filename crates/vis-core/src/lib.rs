@@ -47,4 +47,4 @@ pub use rank::is_main_process;
 pub use sample::{DataSample, Value};
 pub use tensor::{Lent, LentTensor, OwnedStorage, Tensor, TensorStorage};
 pub use vis_ops;
-pub use visualizer::{DrawRequest, Visualizer, VisualizerConfig};
+pub use visualizer::{DrawRequest, Visualizer, VisualizerConfig, vis_data_dir};

@@ -136,10 +136,12 @@ impl Visualizer {
         })
     }
 
-    /// A visualizer writing pictures to `{save_dir}/vis_image/` with the default settings.
+    /// A visualizer writing under `{save_dir}/vis_data/` with the default settings, as
+    /// mmengine's `Visualizer(save_dir=...)` does: pictures in `vis_data/vis_image/`, scalars in
+    /// `vis_data/scalars.json`, the config in `vis_data/config.json`.
     pub fn local(save_dir: impl Into<PathBuf>) -> Result<Self> {
         Self::new(
-            vec![Box::new(LocalVisBackend::new(save_dir))],
+            vec![Box::new(LocalVisBackend::new(vis_data_dir(save_dir)))],
             VisualizerConfig::default(),
         )
     }
@@ -297,6 +299,7 @@ impl Visualizer {
                 nrow: request.n_row,
                 padding: self.config.padding,
                 pad_byte: self.config.pad_byte,
+                pad_to_nrow: true,
             },
         };
         let renderer = Renderer::default();
@@ -329,6 +332,12 @@ impl Visualizer {
             }
         }
     }
+}
+
+/// `{save_dir}/vis_data`: where mmengine's `Visualizer(save_dir=...)` puts its backends' files
+/// (a backend given a folder itself writes there directly, as mmengine's do).
+pub fn vis_data_dir(save_dir: impl Into<PathBuf>) -> PathBuf {
+    save_dir.into().join("vis_data")
 }
 
 /// Checks that picture `name` makes a file name inside the save folder (`{name}_{step}.png`).

@@ -82,7 +82,7 @@ fn a_folder_made_read_only_mid_run_is_reported_and_the_run_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let mut hook = gan_hook(dir.path());
     let mut engine = FakeEngine::new(4);
-    let images = dir.path().join("vis_image");
+    let images = vis_core::vis_data_dir(dir.path()).join("vis_image");
     for batch_idx in 0..2 {
         hook.after_train_iter(&mut engine, batch_idx).unwrap();
     }
@@ -201,7 +201,7 @@ fn a_real_disk_that_fills_up_loses_only_what_did_not_fit_and_says_so() {
     }
     let err = reported.join("\n");
     assert!(err.contains("No space left on device"), "{err}");
-    let images = dir.path().join("vis_image");
+    let images = vis_core::vis_data_dir(dir.path()).join("vis_image");
     // A write that failed, named by the picture's file, not an encoder's failure.
     assert!(
         err.contains(&format!("writing {}/noise_", images.display())) && !err.contains("encod"),
@@ -279,7 +279,7 @@ fn a_disk_remounted_read_only_mid_run_loses_only_what_came_meanwhile() {
     disk.set_read_only(false);
     vis.add_picture("noise", noise(4), 4).unwrap();
     vis.close().unwrap();
-    let images = dir.path().join("vis_image");
+    let images = vis_core::vis_data_dir(dir.path()).join("vis_image");
     assert_eq!(files(&images), vec!["noise_1.png", "noise_4.png"]);
     assert_eq!(image::load(&images.join("noise_4.png")), noise(4));
     drop(disk);

@@ -44,7 +44,9 @@ fn scalars(vis: &mut Visualizer, step: u64) {
 fn a_second_run_into_a_busy_folder_is_refused_and_a_rerun_starts_clean() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("work");
-    let mut other = other_run(&run);
+    // `Visualizer::local(run)` writes into (and locks) `run/vis_data`.
+    let data = vis_core::vis_data_dir(&run);
+    let mut other = other_run(&data);
     let err = Visualizer::local(&run).unwrap_err();
     assert!(matches!(err, Error::FolderInUse { .. }), "{err}");
     let text = err.to_string();
@@ -58,10 +60,10 @@ fn a_second_run_into_a_busy_folder_is_refused_and_a_rerun_starts_clean() {
     other.wait().unwrap();
 
     // An earlier run's log, then a rerun: two visualizers of this process share the folder.
-    std::fs::write(run.join("scalars.json"), "{\"loss\": 9.0, \"step\": 1}\n").unwrap();
+    std::fs::write(data.join("scalars.json"), "{\"loss\": 9.0, \"step\": 1}\n").unwrap();
     let mut first = Visualizer::local(&run).unwrap();
     let mut second = Visualizer::new(
-        vec![Box::new(LocalVisBackend::new(&run))],
+        vec![Box::new(LocalVisBackend::new(&data))],
         VisualizerConfig::default(),
     )
     .unwrap();
@@ -71,11 +73,11 @@ fn a_second_run_into_a_busy_folder_is_refused_and_a_rerun_starts_clean() {
     first.close().unwrap();
     second.close().unwrap();
     assert_eq!(
-        std::fs::read_to_string(run.join("scalars.json")).unwrap(),
+        std::fs::read_to_string(data.join("scalars.json")).unwrap(),
         "{\"loss\": 1.0, \"step\": 1}\n{\"loss\": 2.0, \"step\": 2}\n"
     );
     assert_eq!(
-        std::fs::read_to_string(run.join("scalars.json.prev")).unwrap(),
+        std::fs::read_to_string(data.join("scalars.json.prev")).unwrap(),
         "{\"loss\": 9.0, \"step\": 1}\n"
     );
     // Once this process is done with the folder, another may take it.
@@ -83,7 +85,7 @@ fn a_second_run_into_a_busy_folder_is_refused_and_a_rerun_starts_clean() {
     scalars(&mut third, 3);
     third.close().unwrap();
     assert_eq!(
-        std::fs::read_to_string(run.join("scalars.json")).unwrap(),
+        std::fs::read_to_string(data.join("scalars.json")).unwrap(),
         "{\"loss\": 3.0, \"step\": 3}\n"
     );
 }

@@ -62,19 +62,21 @@ fn pictures_land_where_mmagic_puts_them() {
     assert_eq!(
         files(dir.path()),
         vec![
-            ".vis-run.lock",
-            "vis_image/ddpm_sample_1.gif",
-            "vis_image/ddpm_sample_2.gif",
-            "vis_image/fake_img_1.png",
-            "vis_image/fake_img_2.png"
+            "vis_data/.vis-run.lock",
+            "vis_data/vis_image/ddpm_sample_1.gif",
+            "vis_data/vis_image/ddpm_sample_2.gif",
+            "vis_data/vis_image/fake_img_1.png",
+            "vis_data/vis_image/fake_img_2.png"
         ]
     );
     assert_eq!(
-        png_size(&dir.path().join("vis_image/fake_img_2.png")),
+        png_size(&dir.path().join("vis_data/vis_image/fake_img_2.png")),
         (20, 20)
     );
     let gif = gif::DecodeOptions::new()
-        .read_info(std::fs::File::open(dir.path().join("vis_image/ddpm_sample_1.gif")).unwrap())
+        .read_info(
+            std::fs::File::open(dir.path().join("vis_data/vis_image/ddpm_sample_1.gif")).unwrap(),
+        )
         .unwrap();
     assert_eq!((gif.width(), gif.height()), (26, 8));
 }
@@ -89,8 +91,8 @@ fn an_unwritable_folder_is_reported_with_the_picture_and_the_path() {
     let err = Visualizer::local(&blocked).unwrap_err().to_string();
     assert!(err.contains("blocked is a file, not a folder"), "{err}");
     std::fs::remove_file(&blocked).unwrap();
-    std::fs::create_dir(&blocked).unwrap();
-    std::fs::write(blocked.join("vis_image"), b"not a folder").unwrap();
+    std::fs::create_dir_all(blocked.join("vis_data")).unwrap();
+    std::fs::write(blocked.join("vis_data/vis_image"), b"not a folder").unwrap();
     let mut vis = Visualizer::local(&blocked).unwrap();
     vis.add_picture("fake_img", picture(4, 4), 1000).unwrap();
     let err = vis.flush().unwrap_err();
@@ -101,12 +103,15 @@ fn an_unwritable_folder_is_reported_with_the_picture_and_the_path() {
     let text = err.to_string();
     assert!(text.contains("picture 'fake_img' at step 1000"), "{text}");
     assert!(
-        text.contains("creating the folder") && text.contains("blocked/vis_image"),
+        text.contains("creating the folder") && text.contains("blocked/vis_data/vis_image"),
         "{text}"
     );
     assert_eq!(
         files(dir.path()),
-        vec!["blocked/.vis-run.lock", "blocked/vis_image"]
+        vec![
+            "blocked/vis_data/.vis-run.lock",
+            "blocked/vis_data/vis_image"
+        ]
     );
     // Reported once: the next flush is clean.
     vis.flush().unwrap();
@@ -411,7 +416,8 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
     vis.add_scalars(own_step, 30, None).unwrap();
     vis.add_config(serde_json::json!({"interval": 10})).unwrap();
     vis.flush().unwrap();
-    let scalars = std::fs::read_to_string(dir.path().join("scalars.json")).unwrap();
+    let scalars =
+        std::fs::read_to_string(vis_core::vis_data_dir(dir.path()).join("scalars.json")).unwrap();
     assert_eq!(
         scalars,
         "{\"lr\": 0.0002, \"step\": 10}\n\
@@ -419,12 +425,13 @@ fn scalars_and_the_config_land_where_mmengine_puts_them() {
          {\"step\": 7, \"x\": -1.5}\n"
     );
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("losses.json")).unwrap(),
+        std::fs::read_to_string(vis_core::vis_data_dir(dir.path()).join("losses.json")).unwrap(),
         "{\"loss_disc\": NaN, \"loss_gen\": 1.0, \"step\": 20}\n"
     );
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
-            .unwrap();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(vis_core::vis_data_dir(dir.path()).join("config.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(config, serde_json::json!({"interval": 10}));
 
     // mmengine asserts on these; vis refuses them at the call, before anything is queued.

@@ -123,7 +123,8 @@ impl<'a> From<&'a [bf16]> for Elements<'a> {
 }
 
 /// The dimensions of a batch: `n` images (each a sequence of `t` frames when `t` is some) of
-/// `c` channels, `h` rows and `w` columns, stored contiguously in that order.
+/// `c` channels (1 grey; 3 or more colour, of which the first three are drawn), `h` rows and `w`
+/// columns, stored contiguously in that order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchDims {
     /// Images in the batch.
@@ -202,7 +203,9 @@ pub(crate) fn check_shape(name: &str, shape: &[usize]) -> Result<(BatchDims, usi
             });
         }
     };
-    if dims.c != 1 && dims.c != 3 {
+    // More than three channels: the first three are drawn, as MMagic's visualizer keeps
+    // channels [2, 1, 0] of whatever it is given. Two cannot be read as grey or colour.
+    if dims.c == 2 {
         return Err(Error::Channels {
             key: name.to_owned(),
             channels: dims.c,

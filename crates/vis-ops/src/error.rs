@@ -27,9 +27,9 @@ pub enum Error {
         shape: Vec<usize>,
     },
 
-    /// A tensor's channel count is neither 1 nor 3.
+    /// A tensor has 2 channels: neither grey nor colour.
     #[error(
-        "tensor '{key}' has {channels} channels in shape {shape:?}; only 1 (gray) or 3 (RGB/BGR) can be drawn"
+        "tensor '{key}' has {channels} channels in shape {shape:?}; vis draws 1 (grey) or 3 (colour) channels, or the first three of more"
     )]
     Channels {
         /// Name of the tensor.

@@ -85,9 +85,18 @@ impl GridLayout {
         if nrow == 0 {
             return Err(Error::ZeroNrow);
         }
-        let cols = nrow.min(n).max(1);
+        let cols = if spec.pad_to_nrow {
+            nrow
+        } else {
+            nrow.min(n).max(1)
+        };
         let rows_per_key = n.div_ceil(cols);
-        let padding = if keys == 1 && n == 1 { 0 } else { spec.padding };
+        // torchvision returns a grid of exactly one cell bare.
+        let padding = if keys == 1 && n == 1 && cols == 1 {
+            0
+        } else {
+            spec.padding
+        };
         let too_large = |limit| Error::TooLarge {
             width: cols.saturating_mul(w.saturating_add(padding)),
             height: keys
@@ -175,6 +184,7 @@ mod tests {
             nrow,
             padding,
             pad_byte: 0,
+            pad_to_nrow: false,
         }
     }
 

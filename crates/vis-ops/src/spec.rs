@@ -126,6 +126,10 @@ pub struct GridSpec {
     pub padding: usize,
     /// The byte (all three channels) of borders and empty cells.
     pub pad_byte: u8,
+    /// Every key fills whole rows of `nrow` cells, even a key with fewer images: MMagic's
+    /// visualizer pads each key's batch to a multiple of `nrow` before `make_grid`. Without it
+    /// a grid has `min(nrow, N)` columns, as torchvision's `make_grid`.
+    pub pad_to_nrow: bool,
 }
 
 impl Default for GridSpec {
@@ -134,6 +138,7 @@ impl Default for GridSpec {
             nrow: None,
             padding: 2,
             pad_byte: 0,
+            pad_to_nrow: false,
         }
     }
 }

@@ -81,6 +81,7 @@ fn spec() -> impl Strategy<Value = RenderSpec> {
                 nrow,
                 padding,
                 pad_byte,
+                pad_to_nrow: false,
             },
         })
 }

@@ -14,7 +14,7 @@ use super::{load_maps, save_maps};
 use crate::bridge::samples_from_batch;
 use crate::data::Batch;
 use crate::error::{Error, Result};
-use crate::model::{GenerativeModel, Inputs, Losses, TrainableModel};
+use crate::model::{GenerativeModel, InputBatch, Inputs, Losses, TrainableModel};
 use crate::rng::SeededRng;
 
 /// Sizes and training settings.
@@ -223,7 +223,7 @@ impl GenerativeModel for Dcgan {
     }
 
     fn val_step(&mut self, inputs: &Inputs) -> Result<Vec<DataSample>> {
-        let Inputs::Noise(z) = inputs else {
+        let InputBatch::Noise(z) = inputs.batch() else {
             return Err(Error::Model(
                 "the DCGAN samples from noise: use the GAN (Noise) sampler".into(),
             ));
@@ -303,7 +303,7 @@ mod tests {
         let mut model = Dcgan::new(tiny(), 1, &Device::Cpu).unwrap();
         let z = model.noise(4, &mut rng).unwrap();
         model.set_train(false);
-        let samples = model.val_step(&Inputs::Noise(z.clone())).unwrap();
+        let samples = model.val_step(&Inputs::noise(z.clone())).unwrap();
         assert_eq!(samples.len(), 4);
         assert_eq!(
             samples[0].vis_tensor("fake_img").unwrap().shape(),

@@ -18,7 +18,7 @@ use super::{load_maps, save_maps};
 use crate::bridge::samples_from_batch;
 use crate::data::Batch;
 use crate::error::{Error, Result};
-use crate::model::{GenerativeModel, Inputs, Losses, TrainableModel};
+use crate::model::{GenerativeModel, InputBatch, Inputs, Losses, TrainableModel};
 use crate::rng::SeededRng;
 
 /// Sizes, schedule and training settings.
@@ -347,7 +347,7 @@ impl GenerativeModel for Ddpm {
     }
 
     fn val_step(&mut self, inputs: &Inputs) -> Result<Vec<DataSample>> {
-        let Inputs::Arguments(args) = inputs else {
+        let InputBatch::Arguments(args) = inputs.batch() else {
             return Err(Error::Model(
                 "the DDPM samples from arguments: use the DDPMDenoising (Arguments) sampler".into(),
             ));
@@ -454,7 +454,7 @@ mod tests {
             serde_json::json!({"save_intermedia": true}),
         );
         model.set_train(false);
-        let samples = model.val_step(&Inputs::Arguments(args.clone())).unwrap();
+        let samples = model.val_step(&Inputs::arguments(args.clone())).unwrap();
         assert_eq!(samples.len(), 3);
         assert_eq!(
             samples[0].vis_tensor("fake_img").unwrap().shape(),
@@ -470,10 +470,10 @@ mod tests {
             }
         };
         model.set_train(false);
-        let first = model.val_step(&Inputs::Arguments(args.clone())).unwrap();
-        let second = model.val_step(&Inputs::Arguments(args.clone())).unwrap();
+        let first = model.val_step(&Inputs::arguments(args.clone())).unwrap();
+        let second = model.val_step(&Inputs::arguments(args.clone())).unwrap();
         model.set_train(false);
-        let again = model.val_step(&Inputs::Arguments(args.clone())).unwrap();
+        let again = model.val_step(&Inputs::arguments(args.clone())).unwrap();
         assert_eq!(values(&first, 0), values(&again, 0));
         assert_ne!(values(&first, 0), values(&second, 0));
         let vec = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -490,7 +490,7 @@ mod tests {
             vec(other.sample(2, false, &mut SeededRng::new(9)).unwrap()),
             a
         );
-        let wrong = model.val_step(&Inputs::Arguments(serde_json::Map::new()));
+        let wrong = model.val_step(&Inputs::arguments(serde_json::Map::new()));
         assert!(wrong.unwrap_err().to_string().contains("num_batches"));
     }
 }

@@ -16,7 +16,7 @@ use super::{load_maps, save_maps};
 use crate::bridge::samples_from_batch;
 use crate::data::Batch;
 use crate::error::{Error, Result};
-use crate::model::{GenerativeModel, Inputs, Losses, TrainableModel};
+use crate::model::{GenerativeModel, InputBatch, Inputs, Losses, TrainableModel};
 use crate::rng::SeededRng;
 
 /// The source domain's key.
@@ -271,7 +271,7 @@ impl GenerativeModel for Pix2Pix {
     }
 
     fn val_step(&mut self, inputs: &Inputs) -> Result<Vec<DataSample>> {
-        let Inputs::Data(batch) = inputs else {
+        let InputBatch::Data(batch) = inputs.batch() else {
             return Err(Error::Model(
                 "pix2pix translates data: use a Translation / Data sampler".into(),
             ));
@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(losses.len(), 3);
         assert!(losses.iter().all(|(_, v)| v.is_finite()));
         model.set_train(false);
-        let samples = model.val_step(&Inputs::Data(batch.clone())).unwrap();
+        let samples = model.val_step(&Inputs::data(batch.clone())).unwrap();
         assert_eq!(samples.len(), 2);
         for key in [SOURCE_KEY, FAKE_KEY, TARGET_KEY] {
             assert_eq!(samples[0].vis_tensor(key).unwrap().shape(), &[3, 64, 64]);
@@ -375,7 +375,7 @@ mod tests {
         assert_ne!(other.l1_on(&batch).unwrap(), before);
         other.load(&path).unwrap();
         assert_eq!(other.l1_on(&batch).unwrap(), before);
-        let err = model.val_step(&Inputs::Noise(
+        let err = model.val_step(&Inputs::noise(
             Tensor::zeros(1, DType::F32, &Device::Cpu).unwrap(),
         ));
         assert!(err.unwrap_err().to_string().contains("Translation"));

@@ -27,6 +27,8 @@ pub type Store = Arc<Mutex<Vec<(String, Vec<Inputs>)>>>;
 /// value itself under `noise`), or, for arguments, a 250-step sequence.
 pub struct FakeEngine {
     pub batch: usize,
+    /// The validation data's own batch size, if it has one.
+    pub val_batch: Option<usize>,
     pub train: bool,
     pub mode_log: Vec<bool>,
     pub forward_calls: usize,
@@ -45,6 +47,7 @@ impl FakeEngine {
     pub fn new(batch: usize) -> Self {
         Self {
             batch,
+            val_batch: None,
             train: true,
             mode_log: Vec::new(),
             forward_calls: 0,
@@ -100,15 +103,15 @@ impl Engine for FakeEngine {
                     SamplerKind::ValData => 1,
                     _ => 2,
                 };
+                // As a DataLoader: in order from the first example, a short last batch, then
+                // the end.
                 let len = self.datasets[set].len();
-                (0..spec.max_times)
-                    .map(|b| {
-                        Inputs::Data(
-                            (0..spec.num_batches)
-                                .map(|i| set * 1000 + (b * spec.num_batches + i) % len)
-                                .collect(),
-                        )
-                    })
+                (0..len)
+                    .map(|i| set * 1000 + i)
+                    .collect::<Vec<_>>()
+                    .chunks(spec.num_batches.max(1))
+                    .take(spec.max_times)
+                    .map(|chunk| Inputs::Data(chunk.to_vec()))
                     .collect()
             }
             SamplerKind::Arguments => (0..spec.max_times)
@@ -156,9 +159,25 @@ impl Engine for FakeEngine {
             .collect())
     }
 
+    fn sampler_batch_size(&self, kind: SamplerKind) -> usize {
+        match kind {
+            SamplerKind::ValData => self.val_batch.unwrap_or(self.batch),
+            _ => self.batch,
+        }
+    }
+
+    fn inputs_len(&self, inputs: &Inputs) -> usize {
+        match inputs {
+            Inputs::Noise(v) => v.len(),
+            Inputs::Data(idx) => idx.len(),
+            Inputs::Args(_) => self.batch,
+        }
+    }
+
     fn load_fixed_inputs(
         &mut self,
         key: &str,
+        _spec: &SamplerSpec,
     ) -> std::result::Result<Option<Vec<Inputs>>, EngineError> {
         Ok(self
             .store
@@ -174,10 +193,9 @@ impl Engine for FakeEngine {
         key: &str,
         inputs: &[Inputs],
     ) -> std::result::Result<(), EngineError> {
-        self.store
-            .lock()
-            .unwrap()
-            .push((key.to_owned(), inputs.to_vec()));
+        let mut store = self.store.lock().unwrap();
+        store.retain(|(k, _)| k != key);
+        store.push((key.to_owned(), inputs.to_vec()));
         Ok(())
     }
 }
