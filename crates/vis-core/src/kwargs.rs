@@ -236,6 +236,16 @@ mod tests {
         assert_eq!(user.sampler.kwargs["n_skip"], json!(1));
         assert_eq!(user.sampler.max_times, 1);
 
+        // MMagic's `if not name` (visualization_hook.py:333-335): an empty or null name is the
+        // type as written, lower-cased, even where the alias has a name of its own.
+        for empty in [json!(""), json!(null)] {
+            let ddpm = resolve(
+                &kw(json!({"type": "DDPMDenoising", "name": empty})),
+                &hook,
+                4,
+            );
+            assert_eq!(ddpm.unwrap().name, "ddpmdenoising");
+        }
         let val = resolve(&kw(json!({"type": "TranslationVal", "name": ""})), &hook, 4).unwrap();
         assert_eq!(
             (val.sampler.kind, val.name.as_str()),
