@@ -154,3 +154,35 @@ fn a_process_of_another_rank_writes_no_file() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_gan_demo_draws_both_generators_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let out = vis(&[
+        "demo",
+        "--iters",
+        "2",
+        "--interval",
+        "2",
+        "--sample-model",
+        "ema/orig",
+        "--work-dir",
+        work.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 64 samples of the moving average above 64 of the generator, 8 per row: 274 x 546.
+    let file = std::fs::File::open(work.join("vis_data/vis_image/fake_img_2.png")).unwrap();
+    let info = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!((info.width, info.height), (274, 546));
+    let wrong = vis(&["demo", "translation", "--sample-model", "ema"]);
+    assert_eq!(wrong.status.code(), Some(2));
+}

@@ -77,6 +77,9 @@ pub struct DemoOptions {
     pub work_dir: PathBuf,
     /// Seed of data, weights and noise.
     pub seed: u64,
+    /// For `gan`: which generator draws the grids, MMagic's `sample_model` (`orig`, `ema`, or
+    /// `ema/orig` for both side by side); `None` draws the trained generator.
+    pub sample_model: Option<String>,
 }
 
 impl DemoOptions {
@@ -88,6 +91,7 @@ impl DemoOptions {
             interval: kind.default_interval(),
             work_dir: PathBuf::from("work_dirs/demo"),
             seed: 0,
+            sample_model: None,
         }
     }
 }
@@ -257,14 +261,20 @@ impl<E: Engine> Engine for Timed<E> {
     }
 }
 
-/// The hook's configuration for `kind`, as MMagic's README examples write it.
-pub fn hook_config(kind: DemoKind, interval: u64) -> Result<HookConfig> {
-    let config = match kind {
-        DemoKind::Gan => json!({
-            "interval": interval,
-            "fixed_input": true,
-            "vis_kwargs_list": {"type": "GAN", "name": "fake_img"}
-        }),
+/// The hook's configuration for `options.kind`, as MMagic's README examples write it.
+pub fn hook_config(options: &DemoOptions) -> Result<HookConfig> {
+    let interval = options.interval;
+    let config = match options.kind {
+        DemoKind::Gan => {
+            let gan = match options.sample_model.as_deref() {
+                None => json!({"type": "GAN", "name": "fake_img"}),
+                // BigGAN's and SAGAN's configs: both generators, one key each.
+                Some("ema/orig") => json!({"type": "GAN", "name": "fake_img",
+                    "sample_model": "ema/orig", "target_keys": ["ema", "orig"]}),
+                Some(one) => json!({"type": "GAN", "name": "fake_img", "sample_model": one}),
+            };
+            json!({"interval": interval, "fixed_input": true, "vis_kwargs_list": gan})
+        }
         DemoKind::Translation => json!({
             "interval": interval,
             "fixed_input": true,
@@ -427,7 +437,7 @@ fn train_and_test<M: TrainableModel>(
             ..VisualizerConfig::default()
         },
     )?;
-    let config = hook_config(options.kind, options.interval)?;
+    let config = hook_config(options)?;
     let mut hook = VisualizationHook::new(config.clone(), visualizer)?;
     let run_config = json!({
         "demo": {

@@ -39,6 +39,10 @@ pub struct DemoArgs {
     /// Seed of the data, the weights and the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// For gan: the generator the grids show, MMagic's sample_model: orig, ema (the moving
+    /// average of its weights), or ema/orig for both side by side [default: orig].
+    #[arg(long, value_name = "G", value_parser = ["orig", "ema", "ema/orig"])]
+    sample_model: Option<String>,
     /// Threads for training and drawing, 1 to 1024 [default: every core].
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
@@ -64,6 +68,13 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
     options.work_dir = args.work_dir;
     let options_dir = options.work_dir.clone();
     options.seed = args.seed;
+    if args.sample_model.is_some() && !matches!(args.model, Model::Gan) {
+        return Err(CliError::Usage {
+            subcommand: "demo",
+            message: "--sample-model goes with the gan model (its moving-average generator)".into(),
+        });
+    }
+    options.sample_model = args.sample_model;
 
     let bar = ProgressBar::new(options.iters as u64);
     bar.set_style(

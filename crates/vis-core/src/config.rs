@@ -120,11 +120,8 @@ pub struct HubKey {
 
 /// `message_hub_vis_kwargs`: a key, a table `{key, vis_mode}`, a list of keys or a list of
 /// tables.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a key, a table {key, vis_mode}, a list of keys or a list of such tables"
-)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum HubKwargs {
     /// One key.
     Key(String),
@@ -134,6 +131,113 @@ pub enum HubKwargs {
     Keys(Vec<String>),
     /// Several tables.
     Tables(Vec<HubKey>),
+}
+
+/// One entry of a `message_hub_vis_kwargs` list: a key or a table.
+enum HubEntry {
+    Key(String),
+    Table(HubKey),
+}
+
+/// Reads a key or a table, keeping the table's own errors (an untagged enum would hide them
+/// behind "no variant matched").
+struct HubVisitor<T>(std::marker::PhantomData<T>);
+
+/// What a [`HubVisitor`] makes of a key, a table and a list.
+trait FromHub: Sized {
+    fn key(key: String) -> Self;
+    fn table(table: HubKey) -> Self;
+    fn list<'de, A: serde::de::SeqAccess<'de>>(seq: A) -> std::result::Result<Self, A::Error>;
+}
+
+impl FromHub for HubEntry {
+    fn key(key: String) -> Self {
+        HubEntry::Key(key)
+    }
+    fn table(table: HubKey) -> Self {
+        HubEntry::Table(table)
+    }
+    fn list<'de, A: serde::de::SeqAccess<'de>>(_: A) -> std::result::Result<Self, A::Error> {
+        Err(serde::de::Error::custom(
+            "a list inside the list: give keys or {key, vis_mode} tables",
+        ))
+    }
+}
+
+impl FromHub for HubKwargs {
+    fn key(key: String) -> Self {
+        HubKwargs::Key(key)
+    }
+    fn table(table: HubKey) -> Self {
+        HubKwargs::Table(table)
+    }
+    fn list<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> std::result::Result<Self, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = seq.next_element::<HubEntryDe>()? {
+            entries.push(entry.0);
+        }
+        if entries.iter().all(|e| matches!(e, HubEntry::Key(_))) {
+            return Ok(HubKwargs::Keys(
+                entries
+                    .into_iter()
+                    .filter_map(|e| match e {
+                        HubEntry::Key(k) => Some(k),
+                        HubEntry::Table(_) => None,
+                    })
+                    .collect(),
+            ));
+        }
+        Ok(HubKwargs::Tables(
+            entries
+                .into_iter()
+                .map(|e| match e {
+                    HubEntry::Key(key) => HubKey {
+                        key,
+                        vis_mode: None,
+                    },
+                    HubEntry::Table(t) => t,
+                })
+                .collect(),
+        ))
+    }
+}
+
+impl<'de, T: FromHub> serde::de::Visitor<'de> for HubVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key, a table {key, vis_mode}, a list of keys or a list of such tables")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<T, E> {
+        Ok(T::key(v.to_owned()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<T, A::Error> {
+        Ok(T::table(HubKey::deserialize(
+            serde::de::value::MapAccessDeserializer::new(map),
+        )?))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<T, A::Error> {
+        T::list(seq)
+    }
+}
+
+/// A [`HubEntry`] read through a [`HubVisitor`].
+struct HubEntryDe(HubEntry);
+
+impl<'de> Deserialize<'de> for HubEntryDe {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(HubVisitor::<HubEntry>(std::marker::PhantomData))
+            .map(HubEntryDe)
+    }
+}
+
+impl<'de> Deserialize<'de> for HubKwargs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(HubVisitor::<HubKwargs>(std::marker::PhantomData))
+    }
 }
 
 impl HubKwargs {

@@ -251,6 +251,12 @@ mod tests {
             (val.sampler.kind, val.name.as_str()),
             (SamplerKind::ValData, "translationval")
         );
+        // Sampler names are case-insensitive too (MMagic's `eval(f'{type}Sampler')` is not).
+        let noise = resolve(&kw(json!({"type": "noise"})), &hook, 4).unwrap();
+        assert_eq!(
+            (noise.sampler.kind, noise.name.as_str()),
+            (SamplerKind::Noise, "noise")
+        );
         let test = resolve(&kw(json!({"type": "TranslationTest"})), &hook, 4).unwrap();
         assert_eq!(test.sampler.kind, SamplerKind::TestData);
         let singan = resolve(&kw(json!({"type": "SinGAN"})), &hook, 4).unwrap();

@@ -227,6 +227,11 @@ fn message_hub_forms_and_their_errors() {
             json!({"key": "feat_map", "vis_mode": "image"}),
             vec![("train_feat_map", size(2, 2))],
         ),
+        // A table without vis_mode is an image (MMagic's dict form raises KeyError).
+        (
+            json!({"key": "feat_map"}),
+            vec![("train_feat_map", size(2, 2))],
+        ),
         (
             json!([{"key": "feat_map"}, {"key": "x_t"}]),
             vec![("train_feat_map", size(2, 2)), ("train_x_t", (4, 4))],

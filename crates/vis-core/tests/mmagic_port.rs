@@ -200,6 +200,14 @@ fn config_defaults_as_mmagic_s_test_init() {
     )
     .unwrap();
     assert_eq!(two.vis_kwargs_list.len(), 2);
+    // test_visualization_hook.py:400 draws a message-hub key with vis_mode 'feature_map', for
+    // which MMagic's visualizer has no drawing method; vis says so when the config is read.
+    let err = HookConfig::from_json(
+        r#"{"message_hub_vis_kwargs": {"key": "feat_map", "vis_mode": "feature_map"}}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unknown variant `feature_map`"), "{err}");
     // MMagic's show=True empties the visualizer's backends and warns; vis has no window, so it
     // is a config error that says so (a deliberate difference).
     let err = HookConfig::from_json(r#"{"show": true}"#)

@@ -1,6 +1,13 @@
 //! A DCGAN for 32x32 RGB images: a generator from latent noise (linear to 4x4, then three
 //! nearest-neighbour upsamplings each followed by a 3x3 convolution; candle's CPU transposed
-//! convolution is slow) and a discriminator of strided 4x4 convolutions, trained with the non-saturating logistic loss.
+//! convolution is slow) and a discriminator of strided 4x4 convolutions, trained with the
+//! non-saturating logistic loss, plus an exponential moving average of the generator's weights.
+//!
+//! `val_step` draws with the generator the inputs' `sample_model` kwarg names, as MMagic's
+//! `BaseGAN`: `orig` (the default), `ema`, or `ema/orig` for both, as nested samples under the
+//! keys `ema` and `orig` (each holding `fake_img`), so that
+//! `{type = "GAN", sample_model = "ema/orig", target_keys = ["ema", "orig"]}` draws them side by
+//! side.
 
 use std::path::Path;
 
@@ -29,6 +36,8 @@ pub struct Config {
     pub batch_size: usize,
     /// Adam learning rate of both networks.
     pub lr: f64,
+    /// Weight of the old average at each step of the generator's moving average.
+    pub ema_decay: f64,
 }
 
 impl Default for Config {
@@ -38,6 +47,7 @@ impl Default for Config {
             width: 64,
             batch_size: 32,
             lr: 2e-4,
+            ema_decay: 0.999,
         }
     }
 }
@@ -141,8 +151,10 @@ pub struct Dcgan {
     train: bool,
     gen_vars: VarMap,
     disc_vars: VarMap,
+    ema_vars: VarMap,
     generator: Generator,
     discriminator: Discriminator,
+    ema: Generator,
     gen_opt: AdamW,
     disc_opt: AdamW,
 }
@@ -176,6 +188,13 @@ impl Dcgan {
         )?;
         initialise(&gen_vars, Scheme::Gan, &mut rng)?;
         initialise(&disc_vars, Scheme::Gan, &mut rng)?;
+        // The moving average starts from the generator's first weights.
+        let ema_vars = VarMap::new();
+        let ema = Generator::new(
+            &config,
+            VarBuilder::from_varmap(&ema_vars, DType::F32, device),
+        )?;
+        blend(&ema_vars, &gen_vars, 0.0)?;
         let params = ParamsAdamW {
             lr: config.lr,
             beta1: 0.5,
@@ -191,8 +210,10 @@ impl Dcgan {
             train: true,
             gen_vars,
             disc_vars,
+            ema_vars,
             generator,
             discriminator,
+            ema,
             gen_opt,
             disc_opt,
         })
@@ -207,6 +228,33 @@ impl Dcgan {
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
         self.generator.forward(&z.detach(), self.train)
     }
+
+    /// The same from the moving average of the generator's weights.
+    pub fn generate_ema(&self, z: &Tensor) -> Result<Tensor> {
+        self.ema.forward(&z.detach(), self.train)
+    }
+}
+
+/// Sets every variable of `average` to `keep * average + (1 - keep) * current` (the variable of
+/// the same name); `keep = 0` copies.
+fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()> {
+    let poisoned = || Error::Model("a weight map's lock was poisoned".into());
+    let current = current.data().lock().map_err(|_| poisoned())?;
+    let average = average.data().lock().map_err(|_| poisoned())?;
+    for (name, var) in current.iter() {
+        let Some(avg) = average.get(name) else {
+            return Err(Error::Model(format!(
+                "the moving average has no weight '{name}'"
+            )));
+        };
+        let value = if keep == 0.0 {
+            var.as_tensor().detach()
+        } else {
+            ((avg.as_tensor() * keep)? + (var.as_tensor() * (1.0 - keep))?)?.detach()
+        };
+        avg.set(&value)?;
+    }
+    Ok(())
 }
 
 impl GenerativeModel for Dcgan {
@@ -228,8 +276,22 @@ impl GenerativeModel for Dcgan {
                 "the DCGAN samples from noise: use the GAN (Noise) sampler".into(),
             ));
         };
-        let fake = self.generate(z)?;
-        samples_from_batch(&[("fake_img", &fake)])
+        match inputs.kwarg_str("sample_model").unwrap_or("orig") {
+            "orig" => samples_from_batch(&[("fake_img", &self.generate(z)?)]),
+            "ema" => samples_from_batch(&[("fake_img", &self.generate_ema(z)?)]),
+            "ema/orig" => {
+                let ema = samples_from_batch(&[("fake_img", &self.generate_ema(z)?)])?;
+                let orig = samples_from_batch(&[("fake_img", &self.generate(z)?)])?;
+                Ok(ema
+                    .into_iter()
+                    .zip(orig)
+                    .map(|(e, o)| DataSample::new().with("ema", e).with("orig", o))
+                    .collect())
+            }
+            other => Err(Error::Model(format!(
+                "sample_model '{other}' is not a generator of the DCGAN; use orig, ema or ema/orig"
+            ))),
+        }
     }
 }
 
@@ -254,6 +316,7 @@ impl TrainableModel for Dcgan {
         let fake_logits = self.discriminator.forward(&fake, true)?;
         let loss_gen = bce(&fake_logits, &ones)?;
         self.gen_opt.backward_step(&loss_gen)?;
+        blend(&self.ema_vars, &self.gen_vars, self.config.ema_decay)?;
 
         Ok(vec![
             ("loss_disc", loss_disc.to_scalar::<f32>()?),
@@ -267,6 +330,7 @@ impl TrainableModel for Dcgan {
             &[
                 ("generator", &self.gen_vars),
                 ("discriminator", &self.disc_vars),
+                ("generator_ema", &self.ema_vars),
             ],
         )
     }
@@ -277,6 +341,7 @@ impl TrainableModel for Dcgan {
             &[
                 ("generator", &self.gen_vars),
                 ("discriminator", &self.disc_vars),
+                ("generator_ema", &self.ema_vars),
             ],
             &self.device,
         )
@@ -293,6 +358,7 @@ mod tests {
             width: 8,
             batch_size: 4,
             lr: 2e-4,
+            ema_decay: 0.5,
         }
     }
 
@@ -337,5 +403,66 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(before, after);
+    }
+
+    #[test]
+    fn sample_model_picks_the_generator_and_the_average_follows_training() {
+        let mut rng = SeededRng::new(3);
+        let mut model = Dcgan::new(tiny(), 1, &Device::Cpu).unwrap();
+        let z = model.noise(2, &mut rng).unwrap();
+        let values = |t: Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        model.set_train(false);
+        // Before any step the average is the generator.
+        assert_eq!(
+            values(model.generate(&z).unwrap()),
+            values(model.generate_ema(&z).unwrap())
+        );
+        let batch = Batch::from([(
+            "img".to_owned(),
+            Tensor::ones((4, 3, 32, 32), DType::F32, &Device::Cpu).unwrap(),
+        )]);
+        model.set_train(true);
+        model.train_step(&batch, &mut rng).unwrap();
+        model.set_train(false);
+        let (orig, ema) = (
+            values(model.generate(&z).unwrap()),
+            values(model.generate_ema(&z).unwrap()),
+        );
+        assert_ne!(orig, ema, "the average lags the generator");
+        let both = model
+            .val_step(
+                &Inputs::noise(z.clone()).with_kwargs(
+                    serde_json::json!({"sample_model": "ema/orig"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            )
+            .unwrap();
+        assert_eq!(both.len(), 2);
+        let first = |key: &str| {
+            both[0]
+                .vis_tensor(key)
+                .unwrap()
+                .lend()
+                .unwrap()
+                .elements()
+                .len()
+        };
+        assert_eq!((first("ema"), first("orig")), (3 * 32 * 32, 3 * 32 * 32));
+        let wrong = model.val_step(
+            &Inputs::noise(z).with_kwargs(
+                serde_json::json!({"sample_model": "teacher"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        );
+        assert!(
+            wrong
+                .unwrap_err()
+                .to_string()
+                .contains("orig, ema or ema/orig")
+        );
     }
 }
