@@ -197,14 +197,25 @@ fn noise_is_seeded_and_arguments_repeat_with_num_batches() {
         "forward_kwargs".into(),
         serde_json::json!({"forward_mode": "sampling"}),
     );
+    // MMagic's test_argument_sampler (tests/test_utils/test_sampler.py:9-21): extra keys a and
+    // b beside forward_kwargs; its inputs are exactly the forward kwargs with num_batches (it
+    // never counts the yields, which is checked here). vis passes a and b as the inputs' kwargs.
+    s.kwargs.insert("a".into(), serde_json::json!(1));
+    s.kwargs.insert("b".into(), serde_json::json!(2));
     let all: Vec<_> = e.make_sampler(&s).unwrap().map(|i| i.unwrap()).collect();
     assert_eq!(all.len(), 3);
     for inputs in all {
         let InputBatch::Arguments(kwargs) = inputs.batch() else {
             panic!("arguments")
         };
-        assert_eq!(kwargs["forward_mode"], "sampling");
-        assert_eq!(kwargs["num_batches"], 4);
+        assert_eq!(
+            serde_json::Value::Object(kwargs.clone()),
+            serde_json::json!({"forward_mode": "sampling", "num_batches": 4})
+        );
+        assert_eq!(
+            serde_json::Value::Object(inputs.kwargs().clone()),
+            serde_json::json!({"a": 1, "b": 2})
+        );
     }
     s.kwargs
         .insert("forward_kwargs".into(), serde_json::json!(3));
