@@ -165,6 +165,7 @@ fn draw(dir: &Path, samples: &[DataSample], keys: Option<&[String]>) -> String {
             n_row: None,
             step: 1,
             extra: &Extra::new(),
+            pixels: None,
         })
         .unwrap_err()
         .to_string();
@@ -618,6 +619,7 @@ fn cases() -> Vec<Case> {
                         n_row: None,
                         step: 100,
                         extra: &Extra::new(),
+                        pixels: None,
                     })
                     .unwrap();
                 visualizer.close().unwrap_err().to_string()

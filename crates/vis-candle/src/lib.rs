@@ -4,8 +4,9 @@
 //! - [`CandleEngine`]: vis-core's engine seam over a [`GenerativeModel`], with MMagic's samplers
 //!   (`Noise`, `Data`, `ValData`, `TestData`, `Arguments`) and fixed inputs kept on disk so a
 //!   resumed run draws the same inputs.
-//! - [`models`] and [`datasets`]: reference DCGAN, pix2pix and DDPM models in candle-nn, and
-//!   procedural data to train them on, for `vis demo`.
+//!
+//! The reference models, the procedural datasets and the demo's training loop live in the
+//! `vis-demo` crate; this one is what a Candle user depends on.
 #![cfg_attr(
     not(test),
     deny(
@@ -18,20 +19,37 @@
 
 pub mod bridge;
 pub mod data;
-pub mod datasets;
-pub mod demo;
 
 mod engine;
 mod error;
 mod fixed_inputs;
 pub mod model;
-pub mod models;
 mod rng;
 mod sampler;
+
+/// vis-core: the hook, its configs, the visualizer and its backends.
+pub use vis_core as core;
+/// vis-ops: the pixel path (grids, PNG and GIF), for drawing tensors yourself.
+pub use vis_ops as ops;
+
+/// Everything a Candle user needs in one `use vis_candle::prelude::*;`: the hook and its
+/// configs, the visualizer and its backends, the engine and the model trait.
+pub mod prelude {
+    pub use crate::bridge::samples_from_batch;
+    pub use crate::{
+        Batch, CandleEngine, Dataset, Example, GenerativeModel, InputBatch, Inputs, Kwargs, Loader,
+        SeededRng,
+    };
+    pub use vis_core::{
+        BasicHookConfig, BasicVisualizationHook, ConcatConfig, ConcatImageVisualizer, DataSample,
+        HookConfig, LocalVisBackend, Mode, TensorboardVisBackend, VisualizationHook, Visualizer,
+        VisualizerConfig,
+    };
+}
 
 pub use data::{Batch, Dataset, Example, Loader};
 pub use engine::CandleEngine;
 
 pub use error::{Error, Result};
-pub use model::{GenerativeModel, InputBatch, Inputs, Kwargs, Losses, TrainableModel};
+pub use model::{GenerativeModel, InputBatch, Inputs, Kwargs};
 pub use rng::SeededRng;

@@ -1,7 +1,5 @@
-//! What a user's model implements so the hook can sample it ([`GenerativeModel`]), and what
-//! the reference models add so `vis demo` can train them ([`TrainableModel`]).
-
-use std::path::Path;
+//! What a user's model implements so the hook can sample it ([`GenerativeModel`]), and the
+//! inputs its samplers hand it ([`Inputs`]).
 
 use candle_core::{Device, Tensor};
 use vis_core::DataSample;
@@ -119,19 +117,4 @@ pub trait GenerativeModel {
     /// images `[C, H, W]` (or sequences `[T, C, H, W]`) under MMagic's keys (`fake_img`,
     /// `fake_{domain}`, `img_{domain}`, ...). Tensors may stay on the model's device.
     fn val_step(&mut self, inputs: &Inputs) -> Result<Vec<DataSample>>;
-}
-
-/// Named losses of one training step, for the progress bar and the scalar log.
-pub type Losses = Vec<(&'static str, f32)>;
-
-/// A model `vis demo` can train, save and load.
-pub trait TrainableModel: GenerativeModel {
-    /// One optimisation step on `batch`, drawing any noise from `rng`.
-    fn train_step(&mut self, batch: &Batch, rng: &mut SeededRng) -> Result<Losses>;
-
-    /// Saves every weight (and batch-norm statistics) as safetensors at `path`, atomically.
-    fn save(&self, path: &Path) -> Result<()>;
-
-    /// Loads weights saved by [`TrainableModel::save`].
-    fn load(&mut self, path: &Path) -> Result<()>;
 }

@@ -229,6 +229,7 @@ fn drawn_through_the_visualizer_as_vis_ops_draws_the_same_floats() {
             n_row: Some(2),
             step: 1,
             extra: &extra,
+            pixels: None,
         })
         .unwrap();
     let Picture::Image(drawn) = picture else {
@@ -238,9 +239,9 @@ fn drawn_through_the_visualizer_as_vis_ops_draws_the_same_floats() {
     let batch = vis_ops::ImageBatch::new("fake_img", data.as_slice(), &[5, 3, 6, 7]).unwrap();
     let config = VisualizerConfig::default();
     let spec = vis_ops::RenderSpec {
-        map: config.map.clone(),
-        quantize: config.quantize,
-        order: config.order,
+        map: config.pixels.map.clone(),
+        quantize: config.pixels.quantize,
+        order: config.pixels.order,
         grid: vis_ops::GridSpec {
             nrow: Some(2),
             padding: config.padding,

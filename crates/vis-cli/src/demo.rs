@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use vis_candle::demo::{self, DemoKind, DemoOptions};
+use vis_demo::{DemoKind, DemoOptions};
 
 use crate::error::CliError;
 
@@ -85,7 +85,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
     );
     bar.set_prefix(kind.name());
     let report = crate::logger::with_bar(&bar, || {
-        demo::run(&options, &mut |p| {
+        vis_demo::run(&options, &mut |p| {
             bar.set_position(p.iter as u64);
             if p.iter % 10 == 0 || p.iter == p.iters {
                 let losses: Vec<String> = p

@@ -21,5 +21,5 @@ pub enum CliError {
     /// The demo failed (exit code 1).
     #[cfg(feature = "demo")]
     #[error(transparent)]
-    Demo(#[from] vis_candle::Error),
+    Demo(#[from] vis_demo::Error),
 }

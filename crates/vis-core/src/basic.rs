@@ -30,21 +30,35 @@ impl Mode {
     }
 }
 
-/// MMagic's `BasicVisualizationHook`.
-#[derive(Clone, Debug, Default)]
+/// MMagic's `BasicVisualizationHook`: owns its [`ConcatImageVisualizer`], as
+/// [`VisualizationHook`](crate::VisualizationHook) owns its visualizer.
 pub struct BasicVisualizationHook {
     config: BasicHookConfig,
+    visualizer: ConcatImageVisualizer,
+}
+
+impl std::fmt::Debug for BasicVisualizationHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicVisualizationHook")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BasicVisualizationHook {
-    /// A hook with `config`.
-    pub fn new(config: BasicHookConfig) -> Self {
-        Self { config }
+    /// A hook with `config`, drawing through `visualizer`.
+    pub fn new(config: BasicHookConfig, visualizer: ConcatImageVisualizer) -> Self {
+        Self { config, visualizer }
     }
 
     /// The configuration.
     pub fn config(&self) -> &BasicHookConfig {
         &self.config
+    }
+
+    /// The visualizer.
+    pub fn visualizer(&mut self) -> &mut ConcatImageVisualizer {
+        &mut self.visualizer
     }
 
     /// The interval in `mode`.
@@ -65,22 +79,33 @@ impl BasicVisualizationHook {
     }
 
     /// After iteration `batch_idx` of `mode`: when the mode is on and the interval says so,
-    /// draws every output at `step` (the runner's global iteration).
+    /// draws every output at `step` (the runner's global iteration). Returns the failures of
+    /// earlier writes, after drawing every output of this call.
     pub fn after_iter(
         &mut self,
-        visualizer: &mut ConcatImageVisualizer,
         mode: Mode,
-        batch_idx: usize,
+        batch_idx: u64,
         outputs: &[DataSample],
         step: u64,
     ) -> Result<()> {
         if !self.is_on(mode) || !every_n_inner_iters(batch_idx, self.interval(mode)) {
             return Ok(());
         }
+        let visualizer = &mut self.visualizer;
         let mut reported = Reported::default();
         let drawn = outputs
             .iter()
             .try_for_each(|sample| reported.keep(visualizer.add_datasample(sample, step)));
         visualizer.finish(reported, drawn)
+    }
+
+    /// Waits until every picture is written; returns every failure since the last report.
+    pub fn flush(&mut self) -> Result<()> {
+        self.visualizer.flush()
+    }
+
+    /// Writes everything and stops the writer; returns every failure.
+    pub fn close(self) -> Result<()> {
+        self.visualizer.close()
     }
 }

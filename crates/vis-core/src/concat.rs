@@ -145,9 +145,17 @@ impl ConcatImageVisualizer {
         let path = path.to_owned();
         let mut columns = Vec::new();
         for key in &self.config.img_keys {
+            // MMagic warns and leaves the key out, so a typo in img_keys silently draws a
+            // narrower picture; vis says so.
             let Some(value) = lookup(key) else {
-                log::warn!("ConcatImageVisualizer: key '{key}' is not in the sample or its output");
-                continue;
+                return Err(Error::Sample(format!(
+                    "img_keys names '{key}', which is not in the sample or its output (it holds: {})",
+                    merged
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
             };
             let Value::Tensor(tensor) = value else {
                 return Err(Error::Sample(format!(
@@ -156,12 +164,6 @@ impl ConcatImageVisualizer {
                 )));
             };
             columns.push(self.column(key, tensor)?);
-        }
-        if columns.is_empty() {
-            return Err(Error::Sample(format!(
-                "none of the keys {} is in the sample",
-                self.config.img_keys.join(", ")
-            )));
         }
         Ok((path, concat_columns(&columns)?))
     }

@@ -86,12 +86,35 @@ pub struct VisKwargs {
     /// `image` or `gif`; defaults to the alias's, else `image`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vis_mode: Option<VisMode>,
+    /// Channel order of the model's images: `rgb` or `bgr` (default: the hook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_order: Option<ColorOrder>,
+    /// The mean of the de-normalisation `x * std + mean`: one value, or one per input channel
+    /// (default: the hook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mean: Option<OneOrMany<f64>>,
+    /// The std of the de-normalisation (default: the hook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_std: Option<OneOrMany<f64>>,
+    /// How values become bytes: `truncate` or `round` (default: the hook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantize: Option<QuantizeMode>,
     /// Everything else, for the sampler and the backends.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 impl VisKwargs {
+    /// Its pixel settings.
+    pub fn pixels(&self) -> PixelOptions {
+        pixel_options(
+            self.color_order,
+            &self.target_mean,
+            &self.target_std,
+            self.quantize,
+        )
+    }
+
     /// Kwargs of `kind` with nothing else set.
     pub fn of(kind: impl Into<String>) -> Self {
         Self {
@@ -102,8 +125,107 @@ impl VisKwargs {
             fixed_input: None,
             target_keys: None,
             vis_mode: None,
+            color_order: None,
+            target_mean: None,
+            target_std: None,
+            quantize: None,
             extra: Extra::new(),
         }
+    }
+}
+
+/// The channel order of a model's images (MMagic's `color_order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorOrder {
+    /// Red, green, blue: Candle's and the `image` crate's.
+    Rgb,
+    /// Blue, green, red: MMagic's, whose pipeline reads images with OpenCV.
+    Bgr,
+}
+
+/// How values become bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuantizeMode {
+    /// `trunc`: MMagic's `astype(np.uint8)` and Candle's cast to `u8`.
+    Truncate,
+    /// Half up: torchvision's `save_image`.
+    Round,
+}
+
+/// The pixel settings of a config, a vis-kwargs entry or a message-hub entry, where given.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PixelOptions {
+    /// `color_order`.
+    pub color_order: Option<ColorOrder>,
+    /// `target_mean`.
+    pub target_mean: Option<Vec<f64>>,
+    /// `target_std`.
+    pub target_std: Option<Vec<f64>>,
+    /// `quantize`.
+    pub quantize: Option<QuantizeMode>,
+}
+
+impl PixelOptions {
+    /// These, with `fallback`'s where these give none.
+    pub fn or(self, fallback: &PixelOptions) -> PixelOptions {
+        PixelOptions {
+            color_order: self.color_order.or(fallback.color_order),
+            target_mean: self.target_mean.or_else(|| fallback.target_mean.clone()),
+            target_std: self.target_std.or_else(|| fallback.target_std.clone()),
+            quantize: self.quantize.or(fallback.quantize),
+        }
+    }
+
+    /// Whether nothing is given.
+    pub fn is_empty(&self) -> bool {
+        *self == PixelOptions::default()
+    }
+
+    /// Checks the values: one or three finite means and stds. Errors name `field_prefix` and
+    /// the field.
+    fn validate(&self, field_prefix: &str) -> Result<()> {
+        for (name, values) in [
+            ("target_mean", &self.target_mean),
+            ("target_std", &self.target_std),
+        ] {
+            let Some(values) = values else { continue };
+            let field = format!("{field_prefix}{name}");
+            if values.len() != 1 && values.len() != 3 {
+                return Err(Error::Config {
+                    file: None,
+                    field,
+                    message: format!(
+                        "give one value or three (one per input channel), not {}",
+                        values.len()
+                    ),
+                });
+            }
+            if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+                return Err(Error::Config {
+                    file: None,
+                    field,
+                    message: format!("{bad} is not a finite number"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pixel settings given by the four fields of a config table.
+fn pixel_options(
+    color_order: Option<ColorOrder>,
+    target_mean: &Option<OneOrMany<f64>>,
+    target_std: &Option<OneOrMany<f64>>,
+    quantize: Option<QuantizeMode>,
+) -> PixelOptions {
+    PixelOptions {
+        color_order,
+        target_mean: target_mean.as_ref().map(OneOrMany::to_vec),
+        target_std: target_std.as_ref().map(OneOrMany::to_vec),
+        quantize,
     }
 }
 
@@ -116,6 +238,19 @@ pub struct HubKey {
     /// `image` or `gif`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vis_mode: Option<VisMode>,
+    /// Channel order of the model's images: `rgb` or `bgr` (default: the hook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_order: Option<ColorOrder>,
+    /// The mean of the de-normalisation `x * std + mean`: one value, or one per input channel
+    /// (default: the hook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mean: Option<OneOrMany<f64>>,
+    /// The std of the de-normalisation (default: the hook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_std: Option<OneOrMany<f64>>,
+    /// How values become bytes: `truncate` or `round` (default: the hook's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantize: Option<QuantizeMode>,
 }
 
 /// `message_hub_vis_kwargs`: a key, a table `{key, vis_mode}`, a list of keys or a list of
@@ -191,10 +326,7 @@ impl FromHub for HubKwargs {
             entries
                 .into_iter()
                 .map(|e| match e {
-                    HubEntry::Key(key) => HubKey {
-                        key,
-                        vis_mode: None,
-                    },
+                    HubEntry::Key(key) => HubKey::of(key),
                     HubEntry::Table(t) => t,
                 })
                 .collect(),
@@ -240,13 +372,34 @@ impl<'de> Deserialize<'de> for HubKwargs {
     }
 }
 
+impl HubKey {
+    /// The entry of `key` with nothing else set.
+    pub fn of(key: String) -> Self {
+        Self {
+            key,
+            vis_mode: None,
+            color_order: None,
+            target_mean: None,
+            target_std: None,
+            quantize: None,
+        }
+    }
+
+    /// Its pixel settings.
+    pub fn pixels(&self) -> PixelOptions {
+        pixel_options(
+            self.color_order,
+            &self.target_mean,
+            &self.target_std,
+            self.quantize,
+        )
+    }
+}
+
 impl HubKwargs {
     /// The keys and their modes, in order.
     pub fn entries(&self) -> Vec<HubKey> {
-        let bare = |key: &String| HubKey {
-            key: key.clone(),
-            vis_mode: None,
-        };
+        let bare = |key: &String| HubKey::of(key.clone());
         match self {
             HubKwargs::Key(k) => vec![bare(k)],
             HubKwargs::Table(t) => vec![t.clone()],
@@ -348,6 +501,21 @@ pub struct HookConfig {
     /// Seconds a shown picture stays (only with `show`).
     #[serde(default)]
     pub wait_time: f64,
+    /// Channel order of the model's images: `rgb` (Candle's, the default) or `bgr` (MMagic's,
+    /// whose data are read with OpenCV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_order: Option<ColorOrder>,
+    /// The mean of the de-normalisation `x * std + mean`: one value, or one per input channel
+    /// (default 127.5: outputs in [-1, 1]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mean: Option<OneOrMany<f64>>,
+    /// The std of the de-normalisation (default 127.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_std: Option<OneOrMany<f64>>,
+    /// How values become bytes: `truncate` (MMagic's `astype(np.uint8)`, Candle's cast; the
+    /// default) or `round` (torchvision's `save_image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantize: Option<QuantizeMode>,
 }
 
 impl Default for HookConfig {
@@ -364,6 +532,10 @@ impl Default for HookConfig {
             test_vis_keys: None,
             show: false,
             wait_time: 0.0,
+            color_order: None,
+            target_mean: None,
+            target_std: None,
+            quantize: None,
         }
     }
 }
@@ -468,7 +640,9 @@ pub struct ConcatConfig {
     pub fn_key: String,
     /// Keys drawn side by side.
     pub img_keys: Vec<String>,
-    /// Per key, the `[min, max]` of float values mapped to [0, 255].
+    /// Per key, the `[min, max]` of float values mapped to [0, 255]. A float key without one
+    /// is taken as already in 0..255 (MMagic's default): `[0, 1]` data need `[0, 1]` here, a
+    /// GAN's `[-1, 1]` outputs `[-1, 1]`. Bytes (`u8`) are drawn as they are.
     #[serde(default)]
     pub pixel_range: BTreeMap<String, [f64; 2]>,
     /// Swap the first and last channels.
@@ -491,24 +665,46 @@ pub const KNOWN_TYPES: [&str; 11] = [
     "DDPMDenoising",
 ];
 
+/// `from_file`, `from_json` and `from_toml` for a config type, with errors naming the field
+/// (and the file).
+macro_rules! config_readers {
+    ($($config:ty),*) => {$(
+        impl $config {
+            /// Reads a JSON (`.json`) or TOML (`.toml`) file.
+            pub fn from_file(path: &Path) -> Result<Self> {
+                read_config(path)
+            }
+
+            /// Parses JSON.
+            pub fn from_json(text: &str) -> Result<Self> {
+                parse_json(text, None)
+            }
+
+            /// Parses TOML.
+            pub fn from_toml(text: &str) -> Result<Self> {
+                parse_toml(text, None)
+            }
+        }
+    )*};
+}
+
+config_readers!(HookConfig, BasicHookConfig, ConcatConfig);
+
 impl HookConfig {
-    /// Reads a JSON (`.json`) or TOML (`.toml`) file.
-    pub fn from_file(path: &Path) -> Result<Self> {
-        read_config(path)
+    /// Its pixel settings.
+    pub fn pixels(&self) -> PixelOptions {
+        pixel_options(
+            self.color_order,
+            &self.target_mean,
+            &self.target_std,
+            self.quantize,
+        )
     }
 
-    /// Parses JSON.
-    pub fn from_json(text: &str) -> Result<Self> {
-        parse_json(text, None)
-    }
-
-    /// Parses TOML.
-    pub fn from_toml(text: &str) -> Result<Self> {
-        parse_toml(text, None)
-    }
-
-    /// Checks what serde cannot: sizes of at least 1, known sampler types, no `show`.
+    /// Checks what serde cannot: sizes of at least 1, known sampler types, no `show`, one or
+    /// three finite means and stds.
     pub fn validate(&self) -> Result<()> {
+        self.pixels().validate("")?;
         let fail = |field: String, message: &str| {
             Err(Error::Config {
                 file: None,
@@ -536,6 +732,9 @@ impl HookConfig {
         }
         if let Some(hub) = &self.message_hub_vis_kwargs {
             for (i, entry) in hub.entries().iter().enumerate() {
+                entry
+                    .pixels()
+                    .validate(&format!("message_hub_vis_kwargs[{i}]."))?;
                 let field = format!("message_hub_vis_kwargs[{i}].key");
                 file_name_field(field.clone(), &entry.key)?;
                 file_name_field(field, &format!("train_{}", entry.key))?;
@@ -555,6 +754,7 @@ impl HookConfig {
         }
         for (i, kw) in self.vis_kwargs_list.iter().enumerate() {
             let field = |name: &str| format!("vis_kwargs_list[{i}].{name}");
+            kw.pixels().validate(&format!("vis_kwargs_list[{i}]."))?;
             if let Some(Some(name)) = &kw.name
                 && !name.is_empty()
             {

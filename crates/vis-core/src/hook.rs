@@ -12,20 +12,20 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::config::{Extra, HookConfig, MaxSave, VisMode, test_picture_name};
+use crate::config::{Extra, HookConfig, MaxSave, PixelOptions, VisMode, test_picture_name};
 use crate::engine::Engine;
 use crate::error::{EngineError, Error, Result};
 use crate::kwargs::{VisPlan, resolve};
 use crate::message_hub::{HubValue, MessageHub};
 use crate::rank::is_main_process;
 use crate::sample::DataSample;
-use crate::visualizer::{DrawRequest, Visualizer};
+use crate::visualizer::{DrawRequest, PixelSpec, Visualizer};
 use crate::writer::{Reported, panic_message};
 
 /// mmengine's `Hook.every_n_inner_iters`: true on the `n`-th, `2n`-th, ... iteration; never
 /// when `n` is 0.
-pub fn every_n_inner_iters(batch_idx: usize, n: u64) -> bool {
-    n > 0 && (batch_idx as u64).saturating_add(1).is_multiple_of(n)
+pub fn every_n_inner_iters(batch_idx: u64, n: u64) -> bool {
+    n > 0 && batch_idx.saturating_add(1).is_multiple_of(n)
 }
 
 /// MMagic's `VisualizationHook` for a model behind engine `E`.
@@ -35,7 +35,7 @@ pub struct VisualizationHook<E: Engine> {
     hub: MessageHub,
     inputs_buffer: HashMap<String, Vec<E::Inputs>>,
     main_process: bool,
-    test_seen: usize,
+    test_seen: u64,
 }
 
 impl<E: Engine> std::fmt::Debug for VisualizationHook<E> {
@@ -115,7 +115,10 @@ impl<E: Engine> VisualizationHook<E> {
 
     /// Called after every training iteration: every `interval` iterations, samples the model
     /// and draws (step `batch_idx + 1`).
-    pub fn after_train_iter(&mut self, engine: &mut E, batch_idx: usize) -> Result<()> {
+    ///
+    /// Steps are `u64` throughout vis (iterations, scalars, pictures). A resumed run passes
+    /// the global iteration, counted on from its checkpoint, so its grids continue the steps.
+    pub fn after_train_iter(&mut self, engine: &mut E, batch_idx: u64) -> Result<()> {
         if self.main_process && every_n_inner_iters(batch_idx, self.config.interval) {
             self.vis_sample(engine, batch_idx)?;
         }
@@ -123,7 +126,7 @@ impl<E: Engine> VisualizationHook<E> {
     }
 
     /// Does nothing, as MMagic's hook during validation.
-    pub fn after_val_iter(&mut self, batch_idx: usize, outputs: &[DataSample]) -> Result<()> {
+    pub fn after_val_iter(&mut self, batch_idx: u64, outputs: &[DataSample]) -> Result<()> {
         let _ = (batch_idx, outputs);
         Ok(())
     }
@@ -131,7 +134,7 @@ impl<E: Engine> VisualizationHook<E> {
     /// Samples the model and draws every vis-kwargs entry, then the message hub's pictures.
     /// The model is in evaluation mode meanwhile and back in training mode afterwards, even
     /// when something failed.
-    pub fn vis_sample(&mut self, engine: &mut E, batch_idx: usize) -> Result<()> {
+    pub fn vis_sample(&mut self, engine: &mut E, batch_idx: u64) -> Result<()> {
         if !self.main_process {
             return Ok(());
         }
@@ -159,7 +162,7 @@ impl<E: Engine> VisualizationHook<E> {
     fn draw_samplers(
         &mut self,
         engine: &mut E,
-        batch_idx: usize,
+        batch_idx: u64,
         reported: &mut Reported,
     ) -> Result<()> {
         for kwargs in self.config.vis_kwargs_list.clone() {
@@ -171,14 +174,16 @@ impl<E: Engine> VisualizationHook<E> {
             let plan = resolve(&kwargs, &self.config, batch_size)?;
             let samples = self.sample(engine, &plan)?;
             let n_row = plan.n_row.map(|r| r.min(samples.len()));
+            let pixels = self.pixels(&kwargs.pixels());
             reported.keep(self.visualizer.add_datasample(&DrawRequest {
                 name: &plan.name,
                 samples: &samples,
                 target_keys: plan.target_keys.as_deref(),
                 vis_mode: plan.vis_mode,
                 n_row,
-                step: (batch_idx as u64).saturating_add(1),
+                step: batch_idx.saturating_add(1),
                 extra: &plan.sampler.kwargs,
+                pixels: Some(&pixels),
             }))?;
         }
         Ok(())
@@ -281,7 +286,7 @@ impl<E: Engine> VisualizationHook<E> {
 
     /// Draws the message hub's `vis_results` named by `message_hub_vis_kwargs`, as
     /// `train_{key}` at step `batch_idx + 1`.
-    fn vis_from_message_hub(&mut self, batch_idx: usize, reported: &mut Reported) -> Result<()> {
+    fn vis_from_message_hub(&mut self, batch_idx: u64, reported: &mut Reported) -> Result<()> {
         let Some(kwargs) = &self.config.message_hub_vis_kwargs else {
             return Ok(());
         };
@@ -326,14 +331,16 @@ impl<E: Engine> VisualizationHook<E> {
         }
         for (entry, samples, n_row) in requests {
             let keys = vec![entry.key.clone()];
+            let pixels = self.pixels(&entry.pixels());
             reported.keep(self.visualizer.add_datasample(&DrawRequest {
                 name: &format!("train_{}", entry.key),
                 samples: &samples,
                 target_keys: Some(&keys),
                 vis_mode: entry.vis_mode.unwrap_or_default(),
                 n_row,
-                step: (batch_idx as u64).saturating_add(1),
+                step: batch_idx.saturating_add(1),
                 extra: &Extra::new(),
+                pixels: Some(&pixels),
             }))?;
         }
         Ok(())
@@ -342,7 +349,7 @@ impl<E: Engine> VisualizationHook<E> {
     /// Called after every test iteration: saves each output's images as `test_{key}` (dots in
     /// the key become underscores), one image per picture, numbered by a running count of test
     /// samples (reset when `batch_idx` is 0), up to `max_save_at_test`.
-    pub fn after_test_iter(&mut self, batch_idx: usize, outputs: &[DataSample]) -> Result<()> {
+    pub fn after_test_iter(&mut self, batch_idx: u64, outputs: &[DataSample]) -> Result<()> {
         if !self.main_process || !self.config.save_at_test {
             return Ok(());
         }
@@ -356,11 +363,12 @@ impl<E: Engine> VisualizationHook<E> {
 
     /// Draws the images of each test sample, numbered on from the samples seen before.
     fn save_test_samples(&mut self, outputs: &[DataSample], reported: &mut Reported) -> Result<()> {
+        let pixels = self.pixels(&PixelOptions::default());
         for sample in outputs {
             let index = self.test_seen;
             self.test_seen = self.test_seen.saturating_add(1);
             if let MaxSave::Limit(max) = self.config.max_save_at_test
-                && index >= max
+                && index >= max as u64
             {
                 continue;
             }
@@ -386,12 +394,22 @@ impl<E: Engine> VisualizationHook<E> {
                     target_keys: Some(&target),
                     vis_mode: VisMode::Image,
                     n_row: Some(1),
-                    step: index as u64,
+                    step: index,
                     extra: &Extra::new(),
+                    pixels: Some(&pixels),
                 }))?;
             }
         }
         Ok(())
+    }
+
+    /// The pixel settings of an entry: its own `options`, then the config's, then the
+    /// visualizer's.
+    fn pixels(&self, options: &PixelOptions) -> PixelSpec {
+        self.visualizer
+            .config()
+            .pixels
+            .with(&options.clone().or(&self.config.pixels()))
     }
 
     /// Waits until every picture is written; returns every failure since the last report.

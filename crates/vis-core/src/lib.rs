@@ -35,8 +35,8 @@ pub use backend::{LOCK_FILE, LocalVisBackend, Picture, TensorboardVisBackend, Vi
 pub use basic::{BasicVisualizationHook, Mode};
 pub use concat::{ConcatImageVisualizer, basename_stem};
 pub use config::{
-    BasicHookConfig, ConcatConfig, Extra, HookConfig, HubKey, HubKwargs, MaxSave, ModeInterval,
-    OneOrMany, VisKwargs, VisMode,
+    BasicHookConfig, ColorOrder, ConcatConfig, Extra, HookConfig, HubKey, HubKwargs, MaxSave,
+    ModeInterval, OneOrMany, PixelOptions, QuantizeMode, VisKwargs, VisMode,
 };
 pub use engine::{Engine, Sampler};
 pub use error::{EngineError, Error, Result, WriteFailure};
@@ -47,4 +47,4 @@ pub use rank::is_main_process;
 pub use sample::{DataSample, Value};
 pub use tensor::{Lent, LentTensor, OwnedStorage, Tensor, TensorStorage};
 pub use vis_ops;
-pub use visualizer::{DrawRequest, Visualizer, VisualizerConfig, vis_data_dir};
+pub use visualizer::{DrawRequest, PixelSpec, Visualizer, VisualizerConfig, vis_data_dir};

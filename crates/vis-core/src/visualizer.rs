@@ -12,22 +12,74 @@ use vis_ops::{
 };
 
 use crate::backend::{LocalVisBackend, Picture, VisBackend};
-use crate::config::{Extra, VisMode};
+use crate::config::{ColorOrder, Extra, PixelOptions, QuantizeMode, VisMode};
 use crate::error::{Error, Result};
 use crate::sample::DataSample;
 use crate::tensor::LentTensor;
 use crate::writer::{BufferPool, Reported, Writer};
 
+/// How floats become the pixels of a picture: the map, the quantization, the channel order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PixelSpec {
+    /// Floats to 0..255.
+    pub map: PixelMap,
+    /// 0..255 to bytes.
+    pub quantize: Quantize,
+    /// Channel order of the samples.
+    pub order: ChannelOrder,
+}
+
+impl Default for PixelSpec {
+    /// A Candle model's outputs: RGB in [-1, 1] (`x * 127.5 + 127.5`), truncated to bytes as
+    /// MMagic and Candle's casts do.
+    fn default() -> Self {
+        Self {
+            map: PixelMap::gan(),
+            quantize: Quantize::Truncate,
+            order: ChannelOrder::Rgb,
+        }
+    }
+}
+
+impl PixelSpec {
+    /// These settings with the config's `options` over them: a given `color_order`,
+    /// `quantize`, `target_mean` or `target_std` replaces its part (a mean or std makes the map
+    /// the de-normalisation `x * std + mean`, the other taken from these, else 127.5).
+    pub fn with(&self, options: &PixelOptions) -> PixelSpec {
+        let mut spec = self.clone();
+        if let Some(order) = options.color_order {
+            spec.order = match order {
+                ColorOrder::Rgb => ChannelOrder::Rgb,
+                ColorOrder::Bgr => ChannelOrder::Bgr,
+            };
+        }
+        if let Some(quantize) = options.quantize {
+            spec.quantize = match quantize {
+                QuantizeMode::Truncate => Quantize::Truncate,
+                QuantizeMode::Round => Quantize::RoundHalfUp,
+            };
+        }
+        if options.target_mean.is_some() || options.target_std.is_some() {
+            let (mean, std) = match &self.map {
+                PixelMap::Denorm { mean, std } => (mean.clone(), std.clone()),
+                _ => (vec![127.5], vec![127.5]),
+            };
+            spec.map = PixelMap::Denorm {
+                mean: options.target_mean.clone().unwrap_or(mean),
+                std: options.target_std.clone().unwrap_or(std),
+            };
+        }
+        spec
+    }
+}
+
 /// How the Visualizer turns floats into pictures and how it writes them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VisualizerConfig {
-    /// Floats to 0..255: MMagic's data preprocessor de-normalizes GAN outputs in [-1, 1] with
-    /// mean = std = 127.5 (the default).
-    pub map: PixelMap,
-    /// MMagic's visualizer truncates (`astype(np.uint8)`), the default.
-    pub quantize: Quantize,
-    /// Channel order of the samples; MMagic's are BGR (the default).
-    pub order: ChannelOrder,
+    /// How floats become pixels, where a request does not say: by default a Candle model's
+    /// RGB outputs in [-1, 1] (MMagic's conventions are `order: ChannelOrder::Bgr`, or
+    /// `color_order = "bgr"` in the hook's config).
+    pub pixels: PixelSpec,
     /// Border pixels around every image (torchvision's default 2).
     pub padding: usize,
     /// Byte of borders and empty cells.
@@ -45,7 +97,7 @@ impl VisualizerConfig {
     /// Checks what the types cannot: the pixel map, and a queue and thread count in 1..=1024
     /// (every queued picture is held in memory).
     pub fn validate(&self) -> Result<()> {
-        self.map.validate()?;
+        self.pixels.map.validate()?;
         for (field, value) in [
             ("queue_capacity", self.queue_capacity),
             ("writer_threads", self.writer_threads),
@@ -65,9 +117,7 @@ impl VisualizerConfig {
 impl Default for VisualizerConfig {
     fn default() -> Self {
         Self {
-            map: PixelMap::gan(),
-            quantize: Quantize::Truncate,
-            order: ChannelOrder::Bgr,
+            pixels: PixelSpec::default(),
             padding: 2,
             pad_byte: 0,
             queue_capacity: 4,
@@ -96,6 +146,8 @@ pub struct DrawRequest<'a> {
     /// Extra vis-kwargs: `n_skip` (default 1) and `fps` (default 60, as MMagic's backend) for
     /// animations.
     pub extra: &'a Extra,
+    /// How floats become pixels here; the visualizer's own settings when `None`.
+    pub pixels: Option<&'a PixelSpec>,
 }
 
 /// Draws data samples and sends the pictures to its backends.
@@ -291,10 +343,11 @@ impl Visualizer {
             })
             .collect::<vis_ops::Result<Vec<_>>>()
             .map_err(draw_err)?;
+        let pixels = request.pixels.unwrap_or(&self.config.pixels);
         let spec = RenderSpec {
-            map: self.config.map.clone(),
-            quantize: self.config.quantize,
-            order: self.config.order,
+            map: pixels.map.clone(),
+            quantize: pixels.quantize,
+            order: pixels.order,
             grid: GridSpec {
                 nrow: request.n_row,
                 padding: self.config.padding,

@@ -93,7 +93,7 @@ fn pixel_range_bgr2rgb_and_half_even_rounding() {
         );
     let (mut vis, seen) = concat(json!({
         "fn_key": "path",
-        "img_keys": ["even", "unit", "bytes", "missing"],
+        "img_keys": ["even", "unit", "bytes"],
         "pixel_range": {"unit": [0.0, 1.0], "bytes": [0.0, 1.0]},
         "bgr2rgb": true
     }));
@@ -142,21 +142,22 @@ fn outputs_merge_over_the_sample_and_errors_name_the_key() {
 
 #[test]
 fn basic_hook_flags_and_intervals() {
-    let (mut vis, seen) = concat(json!({"fn_key": "path_rgb", "img_keys": ["tensor3d"]}));
     let outputs = vec![mmagic_sample(), mmagic_sample()];
+    let config = |json: serde_json::Value| BasicHookConfig::from_json(&json.to_string()).unwrap();
+    let hook = |cfg: BasicHookConfig| {
+        let (vis, seen) = concat(json!({"fn_key": "path_rgb", "img_keys": ["tensor3d"]}));
+        (BasicVisualizationHook::new(cfg, vis), seen)
+    };
     let count = |seen: &Recorded| seen.lock().unwrap().len();
 
     // Defaults: not in training, in validation and test, every iteration.
-    let mut hook = BasicVisualizationHook::default();
-    hook.after_iter(&mut vis, Mode::Train, 0, &outputs, 1)
-        .unwrap();
-    vis.flush().unwrap();
+    let (mut basic, seen) = hook(config(json!({})));
+    basic.after_iter(Mode::Train, 0, &outputs, 1).unwrap();
+    basic.flush().unwrap();
     assert_eq!(count(&seen), 0);
-    hook.after_iter(&mut vis, Mode::Val, 0, &outputs, 1)
-        .unwrap();
-    hook.after_iter(&mut vis, Mode::Test, 0, &outputs, 1)
-        .unwrap();
-    vis.flush().unwrap();
+    basic.after_iter(Mode::Val, 0, &outputs, 1).unwrap();
+    basic.after_iter(Mode::Test, 0, &outputs, 1).unwrap();
+    basic.flush().unwrap();
     assert_eq!(count(&seen), 4);
     assert_eq!(
         seen.lock().unwrap()[0].1,
@@ -164,31 +165,81 @@ fn basic_hook_flags_and_intervals() {
         "the runner's iteration is the step"
     );
 
+    // MMagic's test_after_iter (test_visualization_hook.py:55-83) meant: every mode on, each
+    // of train, val and test draws both outputs, 6 pictures; every mode off, none more (its
+    // asserts there check nothing).
+    let (mut basic, seen) = hook(config(json!({"on_train": true})));
+    for mode in [Mode::Train, Mode::Val, Mode::Test] {
+        basic.after_iter(mode, 0, &outputs, 1).unwrap();
+    }
+    basic.flush().unwrap();
+    assert_eq!(count(&seen), 6);
+    let (mut basic, seen) = hook(config(
+        json!({"on_train": false, "on_val": false, "on_test": false}),
+    ));
+    for mode in [Mode::Train, Mode::Val, Mode::Test] {
+        basic.after_iter(mode, 0, &outputs, 1).unwrap();
+    }
+    basic.close().unwrap();
+    assert_eq!(count(&seen), 0);
+
     // Every mode on, interval 2: iterations 1 and 3 (batch_idx 1, 3).
-    let cfg: BasicHookConfig =
-        serde_json::from_value(json!({"interval": 2, "on_train": true})).unwrap();
-    let mut hook = BasicVisualizationHook::new(cfg);
+    let (mut basic, seen) = hook(config(json!({"interval": 2, "on_train": true})));
     for i in 0..4 {
-        hook.after_iter(&mut vis, Mode::Train, i, &outputs[..1], 10 + i as u64)
+        basic
+            .after_iter(Mode::Train, i, &outputs[..1], 10 + i)
             .unwrap();
     }
-    vis.flush().unwrap();
-    assert_eq!(count(&seen), 6);
+    basic.flush().unwrap();
+    assert_eq!(count(&seen), 2);
 
     // Per mode: val every 3rd, test off.
-    let cfg: BasicHookConfig =
-        serde_json::from_value(json!({"interval": {"val": 3}, "on_test": false})).unwrap();
-    let mut hook = BasicVisualizationHook::new(cfg);
+    let (mut basic, seen) = hook(config(json!({"interval": {"val": 3}, "on_test": false})));
     assert_eq!(
-        (hook.interval(Mode::Val), hook.interval(Mode::Test)),
+        (basic.interval(Mode::Val), basic.interval(Mode::Test)),
         (3, 1)
     );
     for i in 0..6 {
-        hook.after_iter(&mut vis, Mode::Val, i, &outputs[..1], 0)
-            .unwrap();
-        hook.after_iter(&mut vis, Mode::Test, i, &outputs[..1], 0)
-            .unwrap();
+        basic.after_iter(Mode::Val, i, &outputs[..1], 0).unwrap();
+        basic.after_iter(Mode::Test, i, &outputs[..1], 0).unwrap();
     }
-    vis.flush().unwrap();
-    assert_eq!(count(&seen), 8);
+    basic.flush().unwrap();
+    assert_eq!(count(&seen), 2);
+}
+
+#[test]
+fn configs_load_from_files_and_a_missing_img_key_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("concat.toml"),
+        "fn_key = \"path_rgb\"\nimg_keys = [\"tensor3d\", \"gt\"]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("basic.json"), r#"{"interval": {"val": 2}}"#).unwrap();
+    let concat_config = ConcatConfig::from_file(&dir.path().join("concat.toml")).unwrap();
+    let basic = BasicHookConfig::from_file(&dir.path().join("basic.json")).unwrap();
+    assert_eq!(
+        basic.interval,
+        vis_core::ModeInterval::PerMode([("val".to_owned(), 2)].into())
+    );
+    let err = BasicHookConfig::from_toml("intreval = 3")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("field `intreval`: unknown field"), "{err}");
+    // MMagic warns and leaves a missing key out, drawing a narrower picture; vis says which
+    // key is missing and which keys the sample has.
+    let seen = Recorded::default();
+    let mut vis =
+        ConcatImageVisualizer::new(concat_config, vec![Box::new(Recorder(Arc::clone(&seen)))])
+            .unwrap();
+    let err = vis
+        .add_datasample(&mmagic_sample(), 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "img_keys names 'gt', which is not in the sample or its output (it holds: "
+        ) && err.contains("tensor3d"),
+        "{err}"
+    );
 }

@@ -80,7 +80,7 @@ fn count_files(dir: &Path) -> usize {
 #[cfg(target_os = "linux")]
 #[test]
 fn ten_thousand_visualizations_into_a_slow_backend() {
-    const VISUALIZATIONS: usize = 10_000;
+    const VISUALIZATIONS: u64 = 10_000;
     let dir = tempfile::tempdir().unwrap();
     let config = HookConfig::from_json(
         r#"{"interval": 1, "n_samples": 16, "n_row": 4,
@@ -121,13 +121,13 @@ fn ten_thousand_visualizations_into_a_slow_backend() {
 
     let images = dir.path().join("vis_image");
     assert_eq!(
-        count_files(&images),
+        count_files(&images) as u64,
         VISUALIZATIONS,
         "every picture arrives"
     );
     assert!(images.join("fake_img_10000.png").exists());
     let growth = peak.saturating_sub(baseline);
-    let unbounded = (VISUALIZATIONS * picture_bytes) as u64;
+    let unbounded = VISUALIZATIONS * picture_bytes;
     eprintln!(
         "peak RSS grew {:.1} MB over {:.1} MB (queue {queue}; all pictures held would be {:.0} MB)",
         growth as f64 / 1e6,

@@ -67,6 +67,7 @@ fn draw(
         n_row,
         step: 0,
         extra: &Extra::new(),
+        pixels: None,
     })
     .unwrap()
 }
@@ -128,6 +129,10 @@ fn channels_beyond_three_are_drawn_as_mmagic_keeps_them_and_two_are_an_error() {
     let feat = Tensor::from_vec(planes, &[16, 2, 2]).unwrap();
     let samples = [DataSample::new().with("feat_map", feat)];
     let (vis, _) = recording();
+    let bgr = vis_core::PixelSpec {
+        order: vis_core::vis_ops::ChannelOrder::Bgr,
+        ..vis_core::PixelSpec::default()
+    };
     let request = DrawRequest {
         name: "train_feat_map",
         samples: &samples,
@@ -136,13 +141,14 @@ fn channels_beyond_three_are_drawn_as_mmagic_keeps_them_and_two_are_an_error() {
         n_row: None,
         step: 1,
         extra: &Extra::new(),
+        pixels: Some(&bgr),
     };
     let picture = vis.draw(&request).unwrap();
     let Picture::Image(image) = picture else {
         panic!("an image")
     };
-    // The default order is MMagic's BGR: R from channel 2, G from 1, B from 0; the default map
-    // is x * 127.5 + 127.5, so 20 -> 255 (clamped), 10 -> 255, 0 -> 127.
+    // In MMagic's BGR: R from channel 2, G from 1, B from 0; the map x * 127.5 + 127.5 takes
+    // 20 -> 255 (clamped), 10 -> 255, 0 -> 127.
     assert_eq!(&image.as_bytes()[..3], &[255, 255, 127]);
 
     let two = Tensor::from_vec(vec![0.0f32; 8], &[2, 2, 2]).unwrap();

@@ -5,9 +5,9 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::data::{Dataset, Example};
-use crate::error::Result;
-use crate::rng::SeededRng;
+use vis_candle::Result;
+use vis_candle::SeededRng;
+use vis_candle::{Dataset, Example};
 
 /// The kinds of shape drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,11 +18,13 @@ use vis_core::DataSample;
 use super::conv::{Conv, upsample2x};
 use super::init::{Scheme, initialise};
 use super::{load_maps, save_maps};
-use crate::bridge::samples_from_batch;
-use crate::data::Batch;
-use crate::error::{Error, Result};
-use crate::model::{GenerativeModel, InputBatch, Inputs, Losses, TrainableModel};
-use crate::rng::SeededRng;
+use vis_candle::Batch;
+use vis_candle::bridge::samples_from_batch;
+use vis_candle::{Error, Result};
+use vis_candle::{GenerativeModel, InputBatch, Inputs};
+
+use crate::trainable::{Losses, TrainableModel};
+use vis_candle::SeededRng;
 
 /// Sizes and training settings.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,7 +11,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::error::Result;
+use vis_candle::Result;
 
 /// A convolution of `kernel x kernel` with `stride` and zero `padding`, plus a bias.
 #[derive(Clone, Debug)]

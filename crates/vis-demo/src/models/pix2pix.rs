@@ -13,11 +13,13 @@ use vis_core::DataSample;
 use super::conv::{Conv, upsample2x};
 use super::init::{Scheme, initialise};
 use super::{load_maps, save_maps};
-use crate::bridge::samples_from_batch;
-use crate::data::Batch;
-use crate::error::{Error, Result};
-use crate::model::{GenerativeModel, InputBatch, Inputs, Losses, TrainableModel};
-use crate::rng::SeededRng;
+use vis_candle::Batch;
+use vis_candle::bridge::samples_from_batch;
+use vis_candle::{Error, Result};
+use vis_candle::{GenerativeModel, InputBatch, Inputs};
+
+use crate::trainable::{Losses, TrainableModel};
+use vis_candle::SeededRng;
 
 /// The source domain's key.
 pub const SOURCE_KEY: &str = "img_outline";
@@ -339,9 +341,9 @@ impl TrainableModel for Pix2Pix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Dataset, Loader};
     use crate::datasets::PairedShapes;
     use std::sync::Arc;
+    use vis_candle::{Dataset, Loader};
 
     fn tiny() -> Config {
         Config {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use vis_candle::demo::{self, DemoKind, DemoOptions};
+use vis_demo::{DemoKind, DemoOptions};
 
 fn png_size(path: &Path) -> (u32, u32) {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -28,7 +28,7 @@ fn options(kind: DemoKind, dir: &Path, iters: usize, interval: u64) -> DemoOptio
 fn a_short_gan_run_writes_mmagic_named_grids_test_pictures_and_weights() {
     let dir = tempfile::tempdir().unwrap();
     let mut seen = 0;
-    let report = demo::run(&options(DemoKind::Gan, dir.path(), 4, 2), &mut |p| {
+    let report = vis_demo::run(&options(DemoKind::Gan, dir.path(), 4, 2), &mut |p| {
         seen = p.iter;
         assert!(p.losses.iter().all(|(_, v)| v.is_finite()));
     })
@@ -67,20 +67,20 @@ fn a_short_gan_run_writes_mmagic_named_grids_test_pictures_and_weights() {
 #[test]
 fn a_resumed_gan_run_draws_the_same_fixed_noise() {
     let dir = tempfile::tempdir().unwrap();
-    demo::run(&options(DemoKind::Gan, dir.path(), 1, 1), &mut |_| {}).unwrap();
+    vis_demo::run(&options(DemoKind::Gan, dir.path(), 1, 1), &mut |_| {}).unwrap();
     let first = std::fs::read(dir.path().join("vis_data/vis_image/fake_img_1.png")).unwrap();
     let noise = std::fs::read(dir.path().join("vis_inputs/Noise.safetensors")).unwrap();
     // The same run again over the same folder, with another seed for everything else: the
     // model starts from other weights, but draws from the noise the first run saved.
     let mut again = options(DemoKind::Gan, dir.path(), 1, 1);
     again.seed = 1;
-    demo::run(&again, &mut |_| {}).unwrap();
+    vis_demo::run(&again, &mut |_| {}).unwrap();
     assert_eq!(
         std::fs::read(dir.path().join("vis_inputs/Noise.safetensors")).unwrap(),
         noise
     );
     // Same seed, same folder: the grid is identical byte for byte.
-    demo::run(&options(DemoKind::Gan, dir.path(), 1, 1), &mut |_| {}).unwrap();
+    vis_demo::run(&options(DemoKind::Gan, dir.path(), 1, 1), &mut |_| {}).unwrap();
     assert_eq!(
         std::fs::read(dir.path().join("vis_data/vis_image/fake_img_1.png")).unwrap(),
         first
@@ -90,7 +90,7 @@ fn a_resumed_gan_run_draws_the_same_fixed_noise() {
 #[test]
 fn a_short_translation_run_draws_train_and_val_grids_and_learns() {
     let dir = tempfile::tempdir().unwrap();
-    let report = demo::run(
+    let report = vis_demo::run(
         &options(DemoKind::Translation, dir.path(), 60, 60),
         &mut |_| {},
     )
@@ -111,7 +111,7 @@ fn a_short_translation_run_draws_train_and_val_grids_and_learns() {
 #[test]
 fn a_short_ddpm_run_writes_a_gif() {
     let dir = tempfile::tempdir().unwrap();
-    demo::run(&options(DemoKind::Ddpm, dir.path(), 2, 2), &mut |_| {}).unwrap();
+    vis_demo::run(&options(DemoKind::Ddpm, dir.path(), 2, 2), &mut |_| {}).unwrap();
     let gif = dir.path().join("vis_data/vis_image/ddpm_sample_2.gif");
     let mut decoder = gif::DecodeOptions::new()
         .read_info(std::fs::File::open(&gif).unwrap())

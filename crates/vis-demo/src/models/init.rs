@@ -3,8 +3,8 @@
 
 use candle_nn::VarMap;
 
-use crate::error::{Error, Result};
-use crate::rng::SeededRng;
+use vis_candle::SeededRng;
+use vis_candle::{Error, Result};
 
 /// How weights are drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
-use crate::error::{Error, Result};
+use vis_candle::{Error, Result};
 
 /// Saves the variables of `maps` (each under its prefix) to `path`, atomically.
 pub(crate) fn save_maps(path: &Path, maps: &[(&str, &VarMap)]) -> Result<()> {

@@ -13,15 +13,13 @@ use vis_core::{
     DataSample, Engine, EngineError, HookConfig, LocalVisBackend, Sampler, SamplerSpec,
     TensorboardVisBackend, VisualizationHook, Visualizer, VisualizerConfig,
 };
-use vis_ops::{ChannelOrder, Quantize};
 
-use crate::data::{Dataset, Loader};
+use vis_candle::{CandleEngine, Dataset, GenerativeModel, Inputs, Loader, SeededRng};
+
 use crate::datasets::{PairedShapes, Shapes};
-use crate::engine::CandleEngine;
 use crate::error::{Error, Result};
-use crate::model::{GenerativeModel, Inputs, Losses, TrainableModel};
 use crate::models::{dcgan, ddpm, pix2pix};
-use crate::rng::SeededRng;
+use crate::trainable::{Losses, TrainableModel};
 
 /// Which model the demo trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,7 +319,7 @@ pub fn run(
                 // Enough batches for max_save_at_test (100) pictures.
                 (0..test_batches(100, batch))
                     .map(|_| m.noise(batch, &mut rng).map(Inputs::noise))
-                    .collect::<Result<_>>()?
+                    .collect::<vis_candle::Result<_>>()?
             };
             train_and_test(
                 options,
@@ -341,7 +339,8 @@ pub fn run(
             let val: Arc<dyn Dataset> = Arc::new(PairedShapes::new(64, seed ^ 0x7A1));
             let test: Arc<dyn Dataset> = Arc::new(PairedShapes::new(32, seed ^ 0x7E57));
             let val_batch = Loader::new(Arc::clone(&val), 64, None)?.next_batch()?;
-            let quality = move |m: &mut pix2pix::Pix2Pix| m.l1_on(&val_batch);
+            let quality =
+                move |m: &mut pix2pix::Pix2Pix| -> Result<f32> { Ok(m.l1_on(&val_batch)?) };
             let engine = CandleEngine::new(model, batch, seed)
                 .with_train_data(Arc::clone(&train))
                 .with_val_data(val)
@@ -350,7 +349,7 @@ pub fn run(
             let batches = test_batches(32, batch);
             let test = (0..batches)
                 .map(|_| loader.next_batch().map(Inputs::data))
-                .collect::<Result<_>>()?;
+                .collect::<vis_candle::Result<_>>()?;
             train_and_test(
                 options,
                 engine,
@@ -430,12 +429,8 @@ fn train_and_test<M: TrainableModel>(
             Box::new(LocalVisBackend::new(&vis_data)),
             Box::new(TensorboardVisBackend::new(&vis_data)),
         ],
-        VisualizerConfig {
-            // The built-in data is RGB in [-1, 1]; MMagic truncates when quantizing.
-            order: ChannelOrder::Rgb,
-            quantize: Quantize::Truncate,
-            ..VisualizerConfig::default()
-        },
+        // The built-in data is RGB in [-1, 1], as the defaults expect.
+        VisualizerConfig::default(),
     )?;
     let config = hook_config(options)?;
     let mut hook = VisualizationHook::new(config.clone(), visualizer)?;
@@ -484,8 +479,8 @@ fn train_and_test<M: TrainableModel>(
         }
         let sampling_before = engine.sampling;
         let t = Instant::now();
-        let drew = vis_core::every_n_inner_iters(iter, options.interval);
-        let result = hook.after_train_iter(&mut engine, iter);
+        let drew = vis_core::every_n_inner_iters(iter as u64, options.interval);
+        let result = hook.after_train_iter(&mut engine, iter as u64);
         if drew {
             timing.visualizations += 1;
             timing.blocking += t.elapsed();
@@ -514,7 +509,7 @@ fn train_and_test<M: TrainableModel>(
         test_pictures += outputs.len();
         lost += report_failure(
             &format!("saving test pictures of batch {batch_idx}"),
-            hook.after_test_iter(batch_idx, &outputs),
+            hook.after_test_iter(batch_idx as u64, &outputs),
         );
     }
     if let vis_core::MaxSave::Limit(max) = hook.config().max_save_at_test {
