@@ -12,12 +12,11 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{AdamW, BatchNorm, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{BatchNorm, Linear, VarBuilder, VarMap};
 use vis_core::DataSample;
 
+use super::adversarial::Adversaries;
 use super::conv::{Conv, upsample2x};
-use super::init::{Scheme, initialise};
-use super::{load_maps, save_maps};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -151,14 +150,11 @@ pub struct Dcgan {
     config: Config,
     device: Device,
     train: bool,
-    gen_vars: VarMap,
-    disc_vars: VarMap,
+    adversaries: Adversaries,
     ema_vars: VarMap,
     generator: Generator,
     discriminator: Discriminator,
     ema: Generator,
-    gen_opt: AdamW,
-    disc_opt: AdamW,
 }
 
 impl std::fmt::Debug for Dcgan {
@@ -188,36 +184,23 @@ impl Dcgan {
             &config,
             VarBuilder::from_varmap(&disc_vars, DType::F32, device),
         )?;
-        initialise(&gen_vars, Scheme::Gan, &mut rng)?;
-        initialise(&disc_vars, Scheme::Gan, &mut rng)?;
+        let adversaries = Adversaries::new(gen_vars, disc_vars, config.lr, &mut rng)?;
         // The moving average starts from the generator's first weights.
         let ema_vars = VarMap::new();
         let ema = Generator::new(
             &config,
             VarBuilder::from_varmap(&ema_vars, DType::F32, device),
         )?;
-        blend(&ema_vars, &gen_vars, 0.0)?;
-        let params = ParamsAdamW {
-            lr: config.lr,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        };
-        let gen_opt = AdamW::new(gen_vars.all_vars(), params.clone())?;
-        let disc_opt = AdamW::new(disc_vars.all_vars(), params)?;
+        blend(&ema_vars, &adversaries.gen_vars, 0.0)?;
         Ok(Self {
             config,
             device: device.clone(),
             train: true,
-            gen_vars,
-            disc_vars,
+            adversaries,
             ema_vars,
             generator,
             discriminator,
             ema,
-            gen_opt,
-            disc_opt,
         })
     }
 
@@ -304,21 +287,22 @@ impl TrainableModel for Dcgan {
             .ok_or_else(|| Error::Model("the DCGAN trains on batches with an 'img' key".into()))?
             .to_device(&self.device)?;
         let n = real.dim(0)?;
-        let ones = Tensor::ones((n, 1), DType::F32, &self.device)?;
-        let zeros = Tensor::zeros((n, 1), DType::F32, &self.device)?;
-        let bce = candle_nn::loss::binary_cross_entropy_with_logit;
-
         let z = self.noise(n, rng)?;
         let fake = self.generator.forward(&z, true)?;
         let real_logits = self.discriminator.forward(&real, true)?;
         let fake_logits = self.discriminator.forward(&fake.detach(), true)?;
-        let loss_disc = ((bce(&real_logits, &ones)? + bce(&fake_logits, &zeros)?)? * 0.5)?;
-        self.disc_opt.backward_step(&loss_disc)?;
+        let loss_disc = self
+            .adversaries
+            .step_discriminator(&real_logits, &fake_logits)?;
 
         let fake_logits = self.discriminator.forward(&fake, true)?;
-        let loss_gen = bce(&fake_logits, &ones)?;
-        self.gen_opt.backward_step(&loss_gen)?;
-        blend(&self.ema_vars, &self.gen_vars, self.config.ema_decay)?;
+        let loss_gen = Adversaries::generator_loss(&fake_logits)?;
+        self.adversaries.step_generator(&loss_gen)?;
+        blend(
+            &self.ema_vars,
+            &self.adversaries.gen_vars,
+            self.config.ema_decay,
+        )?;
 
         Ok(vec![
             ("loss_disc", loss_disc.to_scalar::<f32>()?),
@@ -327,26 +311,13 @@ impl TrainableModel for Dcgan {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        save_maps(
-            path,
-            &[
-                ("generator", &self.gen_vars),
-                ("discriminator", &self.disc_vars),
-                ("generator_ema", &self.ema_vars),
-            ],
-        )
+        self.adversaries
+            .save(path, &[("generator_ema", &self.ema_vars)])
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        load_maps(
-            path,
-            &[
-                ("generator", &self.gen_vars),
-                ("discriminator", &self.disc_vars),
-                ("generator_ema", &self.ema_vars),
-            ],
-            &self.device,
-        )
+        self.adversaries
+            .load(path, &[("generator_ema", &self.ema_vars)], &self.device)
     }
 }
 

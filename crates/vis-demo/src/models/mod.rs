@@ -2,6 +2,7 @@
 //! PatchGAN discriminator ([`pix2pix`]) and a small DDPM ([`ddpm`]). Weights are initialised
 //! from a seed ([`init`]) and saved as one safetensors file per model.
 
+mod adversarial;
 pub mod conv;
 pub mod dcgan;
 pub mod ddpm;

@@ -7,12 +7,11 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, ModuleT, Tensor};
-use candle_nn::{AdamW, BatchNorm, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{BatchNorm, VarBuilder, VarMap};
 use vis_core::DataSample;
 
+use super::adversarial::Adversaries;
 use super::conv::{Conv, upsample2x};
-use super::init::{Scheme, initialise};
-use super::{load_maps, save_maps};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -172,12 +171,9 @@ pub struct Pix2Pix {
     config: Config,
     device: Device,
     train: bool,
-    gen_vars: VarMap,
-    disc_vars: VarMap,
+    adversaries: Adversaries,
     generator: Generator,
     discriminator: Discriminator,
-    gen_opt: AdamW,
-    disc_opt: AdamW,
 }
 
 impl std::fmt::Debug for Pix2Pix {
@@ -215,27 +211,14 @@ impl Pix2Pix {
             config.width,
             VarBuilder::from_varmap(&disc_vars, DType::F32, device),
         )?;
-        initialise(&gen_vars, Scheme::Gan, &mut rng)?;
-        initialise(&disc_vars, Scheme::Gan, &mut rng)?;
-        let params = ParamsAdamW {
-            lr: config.lr,
-            beta1: 0.5,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        };
-        let gen_opt = AdamW::new(gen_vars.all_vars(), params.clone())?;
-        let disc_opt = AdamW::new(disc_vars.all_vars(), params)?;
+        let adversaries = Adversaries::new(gen_vars, disc_vars, config.lr, &mut rng)?;
         Ok(Self {
             config,
             device: device.clone(),
             train: true,
-            gen_vars,
-            disc_vars,
+            adversaries,
             generator,
             discriminator,
-            gen_opt,
-            disc_opt,
         })
     }
 
@@ -293,21 +276,18 @@ impl TrainableModel for Pix2Pix {
     fn train_step(&mut self, batch: &Batch, _rng: &mut SeededRng) -> Result<Losses> {
         let source = batch_key(batch, SOURCE_KEY, &self.device)?;
         let target = batch_key(batch, TARGET_KEY, &self.device)?;
-        let bce = candle_nn::loss::binary_cross_entropy_with_logit;
-
         let fake = self.generator.forward(&source, true)?;
         let real_logits = self.discriminator.forward(&source, &target, true)?;
         let fake_logits = self.discriminator.forward(&source, &fake.detach(), true)?;
-        let loss_disc = ((bce(&real_logits, &real_logits.ones_like()?)?
-            + bce(&fake_logits, &fake_logits.zeros_like()?)?)?
-            * 0.5)?;
-        self.disc_opt.backward_step(&loss_disc)?;
+        let loss_disc = self
+            .adversaries
+            .step_discriminator(&real_logits, &fake_logits)?;
 
         let fake_logits = self.discriminator.forward(&source, &fake, true)?;
-        let loss_gan = bce(&fake_logits, &fake_logits.ones_like()?)?;
+        let loss_gan = Adversaries::generator_loss(&fake_logits)?;
         let loss_l1 = (&fake - &target)?.abs()?.mean_all()?;
         let loss_gen = (&loss_gan + (&loss_l1 * self.config.l1_weight)?)?;
-        self.gen_opt.backward_step(&loss_gen)?;
+        self.adversaries.step_generator(&loss_gen)?;
 
         Ok(vec![
             ("loss_disc", loss_disc.to_scalar::<f32>()?),
@@ -317,24 +297,11 @@ impl TrainableModel for Pix2Pix {
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        save_maps(
-            path,
-            &[
-                ("generator", &self.gen_vars),
-                ("discriminator", &self.disc_vars),
-            ],
-        )
+        self.adversaries.save(path, &[])
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        load_maps(
-            path,
-            &[
-                ("generator", &self.gen_vars),
-                ("discriminator", &self.disc_vars),
-            ],
-            &self.device,
-        )
+        self.adversaries.load(path, &[], &self.device)
     }
 }
 
