@@ -103,6 +103,41 @@ impl From<InputBatch> for Inputs {
 }
 
 /// A generative model as the visualization hook samples it.
+///
+/// ```
+/// use candle_core::{Device, Tensor};
+/// use vis_candle::prelude::*;
+///
+/// /// A translation model of your own: `img_source` in, `img_fake` out.
+/// struct Invert {
+///     device: Device,
+/// }
+///
+/// impl GenerativeModel for Invert {
+///     fn device(&self) -> &Device {
+///         &self.device
+///     }
+///     fn noise(&self, n: usize, rng: &mut SeededRng) -> vis_candle::Result<Tensor> {
+///         rng.normal(&[n, 1], &self.device)
+///     }
+///     fn set_train(&mut self, _train: bool) {}
+///     fn val_step(&mut self, inputs: &Inputs) -> vis_candle::Result<Vec<DataSample>> {
+///         let InputBatch::Data(batch) = inputs.batch() else {
+///             return Err(vis_candle::Error::Model("use a Translation (Data) sampler".into()));
+///         };
+///         let source = &batch["img_source"];
+///         let fake = source.neg()?;
+///         // Source and output side by side, as `target_keys = ["img_source", "img_fake"]`.
+///         samples_from_batch(&[("img_source", source), ("img_fake", &fake)])
+///     }
+/// }
+///
+/// let mut model = Invert { device: Device::Cpu };
+/// let batch = Batch::from([("img_source".to_owned(), Tensor::zeros((2, 3, 4, 4), candle_core::DType::F32, &Device::Cpu)?)]);
+/// let samples = model.val_step(&Inputs::data(batch))?;
+/// assert_eq!(samples.len(), 2);
+/// # Ok::<(), vis_candle::Error>(())
+/// ```
 pub trait GenerativeModel {
     /// The device the model runs on.
     fn device(&self) -> &Device;
