@@ -86,7 +86,7 @@ pub use vis_ops as ops;
 /// Everything a Candle user needs in one `use vis_candle::prelude::*;`: the hook and its
 /// configs, the visualizer and its backends, the engine and the model trait.
 pub mod prelude {
-    pub use crate::bridge::samples_from_batch;
+    pub use crate::bridge::{samples_from_batch, to_vis};
     pub use crate::{
         Batch, CandleEngine, Dataset, Example, GenerativeModel, InputBatch, Inputs, Kwargs, Loader,
         SeededRng,
