@@ -93,8 +93,8 @@ pub mod prelude {
     };
     pub use vis_core::{
         BasicHookConfig, BasicVisualizationHook, ConcatConfig, ConcatImageVisualizer, DataSample,
-        HookConfig, LocalVisBackend, Mode, TensorboardVisBackend, VisualizationHook, Visualizer,
-        VisualizerConfig,
+        GalleryVisBackend, HookConfig, LocalVisBackend, Mode, TensorboardVisBackend,
+        VisualizationHook, Visualizer, VisualizerConfig,
     };
 }
 

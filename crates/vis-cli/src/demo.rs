@@ -142,6 +142,12 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
             String::new()
         }
     ));
+    let gallery =
+        std::path::absolute(&report.gallery_page).unwrap_or_else(|_| report.gallery_page.clone());
+    lines.push(format!(
+        "gallery of every step: {} (open it in a browser)",
+        crate::escape_controls(&gallery.display().to_string())
+    ));
     lines.push(format!(
         "losses: {dir}/vis_data/scalars.json; TensorBoard: tensorboard --logdir {dir}"
     ));

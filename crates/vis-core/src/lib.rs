@@ -70,7 +70,10 @@ mod tensor;
 mod visualizer;
 mod writer;
 
-pub use backend::{LOCK_FILE, LocalVisBackend, Picture, TensorboardVisBackend, VisBackend};
+pub use backend::{
+    GALLERY_DATA, GALLERY_PAGE, GalleryVisBackend, LOCK_FILE, LocalVisBackend, Picture,
+    TensorboardVisBackend, VisBackend,
+};
 pub use basic::{BasicVisualizationHook, Mode};
 pub use concat::{ConcatImageVisualizer, basename_stem};
 pub use config::{

@@ -11,7 +11,7 @@ use vis_ops::{
     RgbImage,
 };
 
-use crate::backend::{LocalVisBackend, Picture, VisBackend};
+use crate::backend::{GalleryVisBackend, LocalVisBackend, Picture, VisBackend};
 use crate::config::{ColorOrder, Extra, PixelOptions, QuantizeMode, VisMode};
 use crate::error::{Error, Result};
 use crate::sample::DataSample;
@@ -190,10 +190,15 @@ impl Visualizer {
 
     /// A visualizer writing under `{save_dir}/vis_data/` with the default settings, as
     /// mmengine's `Visualizer(save_dir=...)` does: pictures in `vis_data/vis_image/`, scalars in
-    /// `vis_data/scalars.json`, the config in `vis_data/config.json`.
+    /// `vis_data/scalars.json`, the config in `vis_data/config.json`; and the gallery of every
+    /// step, `vis_data/index.html` ([`GalleryVisBackend`]).
     pub fn local(save_dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = vis_data_dir(save_dir);
         Self::new(
-            vec![Box::new(LocalVisBackend::new(vis_data_dir(save_dir)))],
+            vec![
+                Box::new(LocalVisBackend::new(&dir)),
+                Box::new(GalleryVisBackend::new(dir)),
+            ],
             VisualizerConfig::default(),
         )
     }

@@ -163,11 +163,14 @@ fn nothing_is_written_outside_the_save_folder() {
     concat.close().unwrap();
 
     let files = common::all_files(root.path());
-    // `Visualizer::local` writes into `vis_data/` (mmengine's layout), a backend given the
-    // folder writes there directly.
+    // `Visualizer::local` writes into `vis_data/` (mmengine's layout) with its gallery, a
+    // backend given the folder writes there directly.
     let expected: Vec<String> = [
         "run/.vis-run.lock",
         "run/vis_data/.vis-run.lock",
+        "run/vis_data/gallery-data.js",
+        "run/vis_data/gallery-data.js.prev",
+        "run/vis_data/index.html",
         "run/vis_data/vis_image/fake_img_1.png",
         "run/vis_data/vis_image/test__0.png",
         "run/vis_image/passwd_3.png",

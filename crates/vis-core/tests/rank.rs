@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use common::{FakeEngine, Recorded, Recorder, image};
 use vis_core::{
-    ConcatConfig, ConcatImageVisualizer, DataSample, HookConfig, LocalVisBackend, Picture,
-    TensorboardVisBackend, VisualizationHook, Visualizer, VisualizerConfig,
+    ConcatConfig, ConcatImageVisualizer, DataSample, GalleryVisBackend, HookConfig,
+    LocalVisBackend, Picture, TensorboardVisBackend, VisualizationHook, Visualizer,
+    VisualizerConfig,
 };
 
 #[test]
@@ -55,13 +56,14 @@ fn rank_one_writes_nothing() {
     // `BasicVisualizationHook` and `ConcatImageVisualizer` are not `master_only`).
     assert_eq!(common::names(&seen), [("a".to_owned(), 1)]);
 
-    // The backends: no scalars, no config, no event file and no run lock on rank 1 (mmengine's
-    // `master_only`); a picture handed to the local backend (a rank's own validation or test
-    // share) is still written.
+    // The backends: no scalars, no config, no event file, no gallery page and no run lock on
+    // rank 1 (mmengine's `master_only`); a picture handed to the local backend (a rank's own
+    // validation or test share) is still written, and the gallery's data lists it.
     let dir = tempfile::tempdir().unwrap();
     let mut vis = Visualizer::new(
         vec![
             Box::new(LocalVisBackend::new(dir.path())),
+            Box::new(GalleryVisBackend::new(dir.path())),
             Box::new(TensorboardVisBackend::new(dir.path())),
         ],
         VisualizerConfig::default(),
@@ -74,5 +76,12 @@ fn rank_one_writes_nothing() {
     let picture = Picture::Image(vis_core::vis_ops::RgbImage::from_raw(1, 1, vec![0; 3]).unwrap());
     vis.add_picture("val_img", picture, 5).unwrap();
     vis.close().unwrap();
-    assert_eq!(common::all_files(dir.path()), ["vis_image/val_img_5.png"]);
+    assert_eq!(
+        common::all_files(dir.path()),
+        ["gallery-data.js", "vis_image/val_img_5.png"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("gallery-data.js")).unwrap(),
+        "vis.p(\"val_img\",5,\"vis_image/val_img_5.png\",1,1);\n"
+    );
 }

@@ -63,6 +63,8 @@ fn pictures_land_where_mmagic_puts_them() {
         files(dir.path()),
         vec![
             "vis_data/.vis-run.lock",
+            "vis_data/gallery-data.js",
+            "vis_data/index.html",
             "vis_data/vis_image/ddpm_sample_1.gif",
             "vis_data/vis_image/ddpm_sample_2.gif",
             "vis_data/vis_image/fake_img_1.png",
@@ -110,6 +112,9 @@ fn an_unwritable_folder_is_reported_with_the_picture_and_the_path() {
         files(dir.path()),
         vec![
             "blocked/vis_data/.vis-run.lock",
+            // The gallery lists the picture; its page shows that the file is missing.
+            "blocked/vis_data/gallery-data.js",
+            "blocked/vis_data/index.html",
             "blocked/vis_data/vis_image"
         ]
     );

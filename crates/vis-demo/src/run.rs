@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 use vis_core::{
-    DataSample, Engine, EngineError, HookConfig, LocalVisBackend, Sampler, SamplerSpec,
-    TensorboardVisBackend, VisualizationHook, Visualizer, VisualizerConfig,
+    DataSample, Engine, EngineError, GalleryVisBackend, HookConfig, LocalVisBackend, Sampler,
+    SamplerSpec, TensorboardVisBackend, VisualizationHook, Visualizer, VisualizerConfig,
 };
 
 use vis_candle::{CandleEngine, Dataset, GenerativeModel, Inputs, Loader, SeededRng};
@@ -123,6 +123,8 @@ pub struct DemoReport {
     pub main_process: bool,
     /// The folder of the pictures (`{work_dir}/vis_data/vis_image`, mmengine's layout).
     pub picture_dir: PathBuf,
+    /// The gallery page of every picture at every step.
+    pub gallery_page: PathBuf,
     /// The trained weights, saved by the main process only.
     pub weights: Option<PathBuf>,
     /// What the quality figure measures (lower is better).
@@ -427,6 +429,7 @@ fn train_and_test<M: TrainableModel>(
     let visualizer = Visualizer::new(
         vec![
             Box::new(LocalVisBackend::new(&vis_data)),
+            Box::new(GalleryVisBackend::new(&vis_data)),
             Box::new(TensorboardVisBackend::new(&vis_data)),
         ],
         // The built-in data is RGB in [-1, 1], as the defaults expect.
@@ -531,6 +534,7 @@ fn train_and_test<M: TrainableModel>(
     Ok(DemoReport {
         main_process,
         picture_dir: vis_data.join("vis_image"),
+        gallery_page: vis_data.join(vis_core::GALLERY_PAGE),
         weights,
         quality_name,
         quality_first,

@@ -8,17 +8,15 @@
 //! results), never the scalars or the config, and take no lock.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use vis_ops::fs::{write_atomic, write_bytes_atomic};
 use vis_ops::{GifPalette, PngSpeed, encode_gif, encode_png};
 
 use super::run_lock::RunLock;
-use super::{Picture, VisBackend, ensure_dir};
-use crate::error::{Error, Result};
+use super::{Picture, VisBackend, append_line, ensure_dir};
+use crate::error::Result;
 use crate::rank::is_main_process;
 use crate::visualizer::{check_picture_name, check_scalar_file};
 
@@ -189,28 +187,4 @@ fn scalar_line(scalars: &BTreeMap<String, f64>, step: u64) -> String {
         fields.push(format!("\"step\": {step}"));
     }
     format!("{{{}}}\n", fields.join(", "))
-}
-
-/// Appends `line` to `path` in one write; a failed write is cut back off, so the file holds
-/// whole lines only.
-fn append_line(path: &Path, line: &str) -> Result<()> {
-    let io = |action: &'static str| {
-        let path = path.to_path_buf();
-        move |source| Error::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(io("opening"))?;
-    let before = file.metadata().map_err(io("reading the size of"))?.len();
-    if let Err(source) = file.write_all(line.as_bytes()) {
-        let _ = file.set_len(before);
-        return Err(io("appending to")(source));
-    }
-    Ok(())
 }

@@ -1,12 +1,14 @@
 //! Storage backends: where pictures (and scalars and the config) go. They run on the
 //! visualizer's background writer thread, never on the training thread.
 
+mod gallery;
 mod local;
 mod run_lock;
 pub mod tensorboard;
 
 use std::collections::BTreeMap;
 
+pub use gallery::{GALLERY_DATA, GALLERY_PAGE, GalleryVisBackend};
 pub use local::LocalVisBackend;
 pub use run_lock::LOCK_FILE;
 pub use tensorboard::TensorboardVisBackend;
@@ -147,4 +149,29 @@ pub(crate) fn ensure_dir(dir: &std::path::Path) -> Result<()> {
             source,
         }
     })
+}
+
+/// Appends `line` to `path` in one write (open, one `write`, close: constant time, nothing
+/// read); a failed write is cut back off, so the file holds whole lines only.
+pub(crate) fn append_line(path: &std::path::Path, line: &str) -> Result<()> {
+    let io = |action: &'static str| {
+        let path = path.to_path_buf();
+        move |source| crate::error::Error::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io("opening"))?;
+    let before = file.metadata().map_err(io("reading the size of"))?.len();
+    if let Err(source) = file.write_all(line.as_bytes()) {
+        let _ = file.set_len(before);
+        return Err(io("appending to")(source));
+    }
+    Ok(())
 }
