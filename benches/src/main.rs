@@ -2,10 +2,11 @@
 //!
 //! Times the four workloads of `../shared/peers/README.md` at 1 and 2 threads: a memcpy of the
 //! input bytes (the bandwidth ceiling), the grid pass, grid + PNG and grid + GIF written to
-//! disk; merges the Python peer's figures when given, prints a table with ratios and writes
-//! JSON. Run it through `cargo xtask bench`, which builds it in release mode and runs the peer.
+//! disk; the whole hook on the dcgan workload; the gallery's append and page (`gallery`);
+//! merges the Python peer's figures when given, prints a table with ratios and writes JSON. Run it through `cargo xtask bench`, which builds it in release mode and runs the peer.
 
 mod content;
+mod gallery;
 mod hook;
 mod peer;
 mod table;
@@ -115,6 +116,7 @@ fn run() -> Result<(), String> {
             rows.extend(pool.install(|| hook::measure(dcgan, threads, tmp.path(), &opts))?);
         }
     }
+    rows.extend(gallery::measure(tmp.path(), &opts)?);
     for path in &opts.peer_json {
         for mut row in peer::rows(path)? {
             // The peer's grid moves the same input bytes as vis's.
