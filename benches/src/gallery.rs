@@ -1,6 +1,7 @@
 //! The `gallery` workload: the time of one gallery append (a picture's line, through
 //! `GalleryVisBackend::add_image`) with 10 and with 10,000 earlier entries in the data file, the
-//! second's ratio to the first being the evidence that an append is constant time; and the
+//! second's ratio to the first being the evidence that an append is constant time (beside
+//! what rewriting the whole file at each update, as CycleGAN's page does, costs); and the
 //! page's own time to its first picture, and to reading its data, for a 10,000-step run of 3
 //! names, measured in headless Chromium (skipped, saying so, when there is none).
 
@@ -27,6 +28,7 @@ pub(crate) fn measure(tmp: &Path, opts: &Options) -> Result<Vec<Row>, String> {
     for earlier in EARLIER {
         rows.push(append(tmp, earlier, opts)?);
     }
+    rows.push(rewrite(tmp, EARLIER[1], opts)?);
     match browser::Chromium::find() {
         Some(chromium) => rows.extend(page(&chromium, tmp, opts)),
         None => eprintln!(
@@ -74,6 +76,34 @@ fn append(tmp: &Path, earlier: usize, opts: &Options) -> Result<Row, String> {
         threads: 1,
         median_ms: median(times),
         bytes: size,
+        mae: None,
+    })
+}
+
+/// For comparison, what a page rewritten at every update costs (CycleGAN's `index.html`): the
+/// whole file of `earlier` entries plus one written anew, atomically.
+fn rewrite(tmp: &Path, earlier: usize, opts: &Options) -> Result<Row, String> {
+    let target = tmp.join("gallery-rewrite.js");
+    let text: String = (0..=earlier)
+        .map(|step| {
+            format!("vis.p(\"fake_img\",{step},\"vis_image/fake_img_{step}.png\",274,274);\n")
+        })
+        .collect();
+    let mut failed = None;
+    let ms = crate::median_ms(opts.min_reps * 10, opts.budget_ms, || {
+        if let Err(e) = vis_core::vis_ops::fs::write_bytes_atomic(&target, text.as_bytes()) {
+            failed = Some(e.to_string());
+        }
+    });
+    if let Some(e) = failed {
+        return Err(format!("gallery bench: {e}"));
+    }
+    Ok(Row {
+        workload: "gallery".into(),
+        stage: format!("rewrite@{earlier}"),
+        threads: 1,
+        median_ms: ms,
+        bytes: text.len() as u64,
         mae: None,
     })
 }

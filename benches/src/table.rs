@@ -49,7 +49,9 @@ pub(crate) fn render(rows: &[Row], source: &str) -> String {
             "grid" => find(&r.workload, "memcpy", r.threads).map(|m| (m, " copy")),
             "hook_blocking" => find(&r.workload, "grid", r.threads).map(|g| (g, " grid")),
             // An append to a long data file against one to a short file.
-            "append@10000" => find(&r.workload, "append@10", r.threads).map(|a| (a, " @10")),
+            "append@10000" | "rewrite@10000" => {
+                find(&r.workload, "append@10", r.threads).map(|a| (a, " @10"))
+            }
             _ => None,
         };
         let memcpy = base

@@ -1,5 +1,5 @@
-//! The README's backends snippet: local files and TensorBoard fed by one visualizer, with the
-//! losses and the config beside the pictures.
+//! The README's backends snippet: local files, the gallery and TensorBoard fed by one
+//! visualizer, with the losses and the config beside the pictures.
 use std::collections::BTreeMap;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut visualizer = Visualizer::new(
         vec![
             Box::new(LocalVisBackend::new(&data)), // vis_image/, scalars.json, config.json
+            Box::new(GalleryVisBackend::new(&data)), // index.html, gallery-data.js
             Box::new(TensorboardVisBackend::new(&data)), // events.out.tfevents.*
         ],
         VisualizerConfig::default(),

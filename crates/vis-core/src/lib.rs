@@ -43,8 +43,9 @@
 //! The training loop calls [`VisualizationHook::after_train_iter`]; every `interval` iterations
 //! the hook samples the model through the [`Engine`] seam with fixed inputs, draws the outputs
 //! with vis-ops on the caller's thread and hands the picture to a bounded background writer,
-//! where backends such as [`LocalVisBackend`] encode and write it. Configuration follows
-//! MMagic's field names and defaults ([`HookConfig`]).
+//! where backends such as [`LocalVisBackend`] (and [`GalleryVisBackend`], its page of every
+//! step) encode and write it. Configuration follows MMagic's field names and defaults
+//! ([`HookConfig`]).
 #![cfg_attr(
     not(test),
     deny(
