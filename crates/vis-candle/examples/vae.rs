@@ -1,6 +1,6 @@
 //! A model of your own with the hook: an MLP VAE on generated strokes, drawn every 500 iterations
 //! as samples from noise and as reconstructions beside their inputs. `cargo run --release -p
-//! vis-candle --example vae`, then open `work_dirs/vae/vis_data/vis_image/`.
+//! vis-candle --example vae`, then open `work_dirs/vae/vis_data/index.html`.
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Module, Tensor};
