@@ -396,8 +396,13 @@ fn cases() -> Vec<Case> {
         },
         Case {
             what: "flags",
-            input: "`... --tensor seq -o seq.png` (a sequence to a PNG)",
-            error: |dir| render(dir, &["-o", "seq.png", "--tensor", "seq"]),
+            input: "`... --tensor seq -o seq.png --fps 0.00001` (frames longer than an APNG holds)",
+            error: |dir| {
+                render(
+                    dir,
+                    &["-o", "seq.png", "--tensor", "seq", "--fps", "0.00001"],
+                )
+            },
         },
         Case {
             what: "flags",

@@ -1,11 +1,11 @@
 //! Every golden case of `tests/golden` through the library (each kernel) and through the
-//! `vis` binary (its PNG, its lossless frames and its GIF decoded and compared).
+//! `vis` binary (its PNG, its lossless frames, its GIF and its APNG decoded and compared).
 
 mod common;
 
 use std::process::Command;
 
-use common::{Case, cases, first_difference};
+use common::{Case, cases, first_difference, read_apng};
 use vis_ops::{ImageBatch, Kernel, Renderer, TensorFile};
 
 const KERNELS: [Kernel; 5] = [
@@ -81,6 +81,28 @@ fn read_png(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
     (info.width as usize, info.height as usize, buf)
 }
 
+/// Runs `vis render` on `case` into `out` with `extra` flags; the failure, if it failed.
+fn render(case: &Case, out: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Result<(), String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_vis"))
+        .arg("render")
+        .arg(case.input())
+        .arg("-o")
+        .arg(out)
+        .args(&case.cli_flags)
+        .args(extra)
+        .output()
+        .unwrap();
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: exit {:?}: {}",
+        case.name,
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
+
 #[test]
 fn every_golden_case_through_the_binary() {
     let tmp = tempfile::tempdir().unwrap();
@@ -88,30 +110,19 @@ fn every_golden_case_through_the_binary() {
     let mut failures = Vec::new();
     for case in &cases {
         let (h, w) = case.grid_size();
-        let is_gif = case.frames.is_some();
+        let is_sequence = case.frames.is_some();
         let out = tmp.path().join(format!(
             "{}.{}",
             case.name,
-            if is_gif { "gif" } else { "png" }
+            if is_sequence { "gif" } else { "png" }
         ));
         let frames_dir = tmp.path().join(format!("{}_frames", case.name));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vis"));
-        cmd.arg("render").arg(case.input()).arg("-o").arg(&out);
-        cmd.args(&case.cli_flags);
-        if is_gif {
-            cmd.arg("--frames-dir").arg(&frames_dir);
-        }
-        let output = cmd.output().unwrap();
-        if !output.status.success() {
-            failures.push(format!(
-                "{}: exit {:?}: {}",
-                case.name,
-                output.status.code(),
-                String::from_utf8_lossy(&output.stderr)
-            ));
+        let extra = [std::ffi::OsStr::new("--frames-dir"), frames_dir.as_os_str()];
+        if let Err(e) = render(case, &out, if is_sequence { &extra } else { &[] }) {
+            failures.push(e);
             continue;
         }
-        let got = if is_gif {
+        let got = if is_sequence {
             let frames = case.frame_indices.len();
             let mut all = Vec::new();
             for i in 0..frames {
@@ -121,6 +132,12 @@ fn every_golden_case_through_the_binary() {
             }
             assert!(!frames_dir.join(format!("frame_{frames:04}.png")).exists());
             check_gif(case, &out);
+            // The same sequence as an APNG: every frame exact.
+            let apng = tmp.path().join(format!("{}.png", case.name));
+            match render(case, &apng, &[]) {
+                Ok(()) => check_apng(case, &apng, &all),
+                Err(e) => failures.push(e),
+            }
             all
         } else {
             let (gw, gh, px) = read_png(&out);
@@ -137,6 +154,45 @@ fn every_golden_case_through_the_binary() {
         failures.len(),
         cases.len(),
         failures.join("\n")
+    );
+}
+
+/// The APNG of a sequence case: size, frame count, every delay exactly `1 / fps`, an endless
+/// loop, and the frames' bytes `frames` (the lossless stills, checked against the case).
+fn check_apng(case: &Case, path: &std::path::Path, frames: &[u8]) {
+    let (h, w) = case.grid_size();
+    let apng = read_apng(path);
+    assert_eq!(apng.size, (w, h), "{}", case.name);
+    assert_eq!(apng.plays, 0, "{}: loops forever", case.name);
+    assert_eq!(
+        apng.frames.len(),
+        case.frame_indices.len(),
+        "{}: frames",
+        case.name
+    );
+    let spec = case.frames.unwrap();
+    let delay = spec.apng_delay();
+    // 1/fps exactly: numerator * fps == denominator for the cases' whole fps.
+    assert!(
+        (f64::from(delay.numerator) * spec.fps - f64::from(delay.denominator)).abs() < 1e-9,
+        "{}: {delay:?} for {} fps",
+        case.name,
+        spec.fps
+    );
+    let mut all = Vec::new();
+    for (i, (got, px)) in apng.frames.into_iter().enumerate() {
+        assert_eq!(
+            got,
+            (delay.numerator, delay.denominator),
+            "{} frame {i}",
+            case.name
+        );
+        all.extend(px);
+    }
+    assert!(
+        all == frames,
+        "{}: APNG frames differ from the stills",
+        case.name
     );
 }
 

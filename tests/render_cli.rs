@@ -191,6 +191,70 @@ fn half_floats_draw_like_f32() {
 }
 
 #[test]
+fn sequences_become_an_apng_of_exact_frames_and_delays() {
+    let (dir, _) = fixture();
+    let seq = dir.path().join("seq.safetensors");
+    let apng = dir.path().join("seq.png");
+    let frames = dir.path().join("frames");
+    let o = vis(&[
+        "render",
+        path_str(&seq),
+        "-o",
+        path_str(&apng),
+        "--n-skip",
+        "3",
+        "--fps",
+        "29.97",
+        "--frames-dir",
+        path_str(&frames),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(stderr, "", "no warning at 29.97 fps");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(3 frames of "));
+    let apng = common::read_apng(&apng);
+    assert_eq!((apng.frames.len(), apng.plays), (3, 0));
+    for (i, (delay, pixels)) in apng.frames.iter().enumerate() {
+        assert_eq!(*delay, (100, 2997), "exactly 1/29.97 s");
+        let still = decode_png(&frames.join(format!("frame_{i:04}.png")));
+        assert!(
+            *pixels == still.2,
+            "frame {i} differs from its lossless still"
+        );
+    }
+}
+
+#[test]
+fn an_fps_the_viewer_cannot_play_is_a_warning() {
+    let (dir, _) = fixture();
+    let seq = dir.path().join("seq.safetensors");
+    let warns = |out: &str, fps: &str| {
+        let o = vis(&[
+            "render",
+            path_str(&seq),
+            "-o",
+            path_str(&dir.path().join(out)),
+            "--fps",
+            fps,
+        ]);
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let fast = warns("fast.png", "200");
+    assert!(
+        fast.starts_with("warning: --fps 200 asks for frames of 10 ms or less"),
+        "{fast}"
+    );
+    let rounded = warns("rounded.gif", "30");
+    assert!(
+        rounded.contains("frames last 3 cs (33.333 fps); write a .png (APNG) for exactly 30 fps"),
+        "{rounded}"
+    );
+    assert_eq!(warns("exact.gif", "25"), "");
+    assert_eq!(warns("exact.png", "30"), "");
+}
+
+#[test]
 fn sequences_become_a_gif_and_lossless_frames() {
     let (dir, _) = fixture();
     let seq = dir.path().join("seq.safetensors");
@@ -346,9 +410,22 @@ fn other_errors_exit_with_1_and_one_line() {
     );
     let seq = d.join("seq.safetensors");
     fails(
-        &["render", path_str(&seq), "-o", o],
+        &["render", path_str(&seq), "-o", o, "--fps", "0.00001"],
         1,
-        "write it to a .gif",
+        "longer than the 65535 s an APNG frame can last",
+        d,
+    );
+    fails(
+        &[
+            "render",
+            path_str(&seq),
+            "-o",
+            path_str(&gif),
+            "--fps",
+            "0.001",
+        ],
+        1,
+        "longer than the 655.35 s a GIF frame can last",
         d,
     );
     let nowhere = d.join("no/such/folder/x.png");

@@ -146,7 +146,7 @@ pub fn long_run(dir: &Path, steps: u64) {
     let frames = RgbFrames::from_raw(66, 18, 4, vec![200; 66 * 18 * 3 * 4]).unwrap();
     vis.add_picture(
         "ddpm_sample",
-        Picture::Animation {
+        Picture::Gif {
             frames,
             delay_cs: 20,
         },

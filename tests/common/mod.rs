@@ -280,3 +280,49 @@ pub fn output_with_peak_rss(command: &mut std::process::Command) -> (std::proces
     // Linux reports kilobytes.
     (output, u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
 }
+
+/// An APNG as a decoder independent of vis (the `png` crate's) reads it.
+pub struct Apng {
+    /// Width and height in pixels.
+    pub size: (usize, usize),
+    /// How many times it plays (0: forever).
+    pub plays: u32,
+    /// Each frame's delay (numerator, denominator) and RGB bytes.
+    pub frames: Vec<((u16, u16), Vec<u8>)>,
+}
+
+/// Reads the APNG at `path`: every frame full size at the origin, exactly as many as its
+/// `acTL` chunk says.
+pub fn read_apng(path: &Path) -> Apng {
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap();
+    let size = (reader.info().width, reader.info().height);
+    let actl = *reader
+        .info()
+        .animation_control()
+        .unwrap_or_else(|| panic!("{}: no acTL chunk, not an APNG", path.display()));
+    let mut frames = Vec::new();
+    for _ in 0..actl.num_frames {
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        buf.truncate(info.buffer_size());
+        let fctl = reader.info().frame_control().unwrap();
+        assert_eq!(
+            (fctl.width, fctl.height, fctl.x_offset, fctl.y_offset),
+            (size.0, size.1, 0, 0)
+        );
+        frames.push(((fctl.delay_num, fctl.delay_den), buf));
+    }
+    assert!(
+        reader.next_frame(&mut []).is_err(),
+        "frames past acTL's count"
+    );
+    Apng {
+        size: (size.0 as usize, size.1 as usize),
+        plays: actl.num_plays,
+        frames,
+    }
+}

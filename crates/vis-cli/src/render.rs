@@ -1,14 +1,14 @@
-//! `vis render`: tensors from a `.safetensors` file to a PNG grid or a GIF (plus lossless
-//! frames), with the flags of the pixel contract.
+//! `vis render`: tensors from a `.safetensors` file to a PNG grid, or an animated PNG or GIF
+//! (plus lossless frames), with the flags of the pixel contract.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use vis_ops::fs::{WriteOptions, quote, write_atomic_with};
 use vis_ops::{
-    ChannelOrder, Encoding, FrameSpec, GifPalette, GridLayout, GridSpec, ImageBatch, PixelMap,
-    PngSpeed, Quantize, RenderMemory, RenderSpec, Renderer, RgbFrames, TensorEntry, TensorFile,
-    encode_gif, encode_png,
+    AnimationFormat, ChannelOrder, Encoding, FrameSpec, GifPalette, GridLayout, GridSpec,
+    ImageBatch, PixelMap, PngSpeed, Quantize, RenderMemory, RenderSpec, Renderer, RgbFrames,
+    TensorEntry, TensorFile, encode_apng, encode_gif, encode_png,
 };
 
 use crate::error::CliError;
@@ -19,7 +19,8 @@ pub struct RenderArgs {
     /// The .safetensors file holding the tensors.
     input: PathBuf,
 
-    /// The picture to write: .png for images [N, C, H, W], .gif for sequences [N, T, C, H, W].
+    /// The picture to write: .png for images [N, C, H, W] (a grid); for sequences
+    /// [N, T, C, H, W] .png (an APNG, every frame lossless) or .gif (256 colours a frame).
     #[arg(short, long, value_name = "OUT.png|OUT.gif")]
     output: PathBuf,
 
@@ -87,7 +88,8 @@ pub struct RenderArgs {
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     n_skip: Option<u32>,
 
-    /// For sequences: frames per second of the GIF [default: 10].
+    /// For sequences: frames per second [default: 10]; an APNG stores 1/F s exactly, a GIF
+    /// whole centiseconds (at least 2).
     #[arg(long, value_name = "F", value_parser = parse_fps)]
     fps: Option<f64>,
 
@@ -129,6 +131,16 @@ enum OrderArg {
 enum OutputKind {
     Png,
     Gif,
+}
+
+impl OutputKind {
+    /// The animation a sequence becomes in it.
+    fn animation_format(self) -> AnimationFormat {
+        match self {
+            OutputKind::Png => AnimationFormat::Apng,
+            OutputKind::Gif => AnimationFormat::Gif,
+        }
+    }
 }
 
 /// A usage error of `vis render`.
@@ -202,7 +214,7 @@ impl RenderArgs {
             Some("png") => Ok(OutputKind::Png),
             Some("gif") => Ok(OutputKind::Gif),
             _ => Err(usage(format!(
-                "the output '{}' must end in .png (a grid) or .gif (an animation)",
+                "the output '{}' must end in .png (a grid, or an APNG of sequences) or .gif (an animation of sequences)",
                 self.output.display()
             ))),
         }
@@ -268,15 +280,15 @@ pub(crate) fn run(args: RenderArgs) -> Result<(), CliError> {
         fps: args.fps.unwrap_or(10.0),
     };
     let (frames, encoding) = if is_sequence {
-        if kind != OutputKind::Gif {
-            return Err(CliError::Input(format!(
-                "{first} holds sequences [N, T, C, H, W], which make an animation: write it to a .gif (and add --frames-dir DIR for lossless frames)"
-            )));
-        }
-        let encoding = Encoding::Gif {
-            palette: GifPalette::default(),
-            png_frames: args.frames_dir.is_some(),
+        let encoding = match kind {
+            OutputKind::Png => Encoding::Apng(PngSpeed::Fast),
+            OutputKind::Gif => Encoding::Gif {
+                palette: GifPalette::default(),
+                png_frames: args.frames_dir.is_some(),
+            },
         };
+        frame_spec.check_fits(kind.animation_format())?;
+        warn_of_slowed_frames(kind, &frame_spec);
         (frame_spec.frame_count(first_dims.steps()), encoding)
     } else {
         if args.n_skip.is_some() || args.fps.is_some() || args.frames_dir.is_some() {
@@ -332,8 +344,9 @@ pub(crate) fn run(args: RenderArgs) -> Result<(), CliError> {
     if let Some(dir) = &args.frames_dir {
         write_frames(dir, &frames, args.force)?;
     }
-    write_atomic_with(&args.output, write_options, |w| {
-        encode_gif(&frames, frame_spec.gif_delay_cs(), GifPalette::default(), w)
+    write_atomic_with(&args.output, write_options, |w| match kind {
+        OutputKind::Png => encode_apng(&frames, frame_spec.apng_delay(), PngSpeed::Fast, w),
+        OutputKind::Gif => encode_gif(&frames, frame_spec.gif_delay_cs(), GifPalette::default(), w),
     })?;
     let (w, h) = (frames.width(), frames.height());
     crate::print_lines(&[format!(
@@ -341,6 +354,27 @@ pub(crate) fn run(args: RenderArgs) -> Result<(), CliError> {
         printable(&args.output),
         frames.len()
     )])
+}
+
+/// Warns when the animation will not play at `--fps`: a GIF stores whole centiseconds of at
+/// least 2, and browsers show frames of 10 ms or less (APNG or GIF) for 100 ms.
+fn warn_of_slowed_frames(kind: OutputKind, spec: &FrameSpec) {
+    let asked = spec.fps;
+    match kind {
+        OutputKind::Png if spec.apng_delay().slowed_by_browsers() => log::warn!(
+            "--fps {asked} asks for frames of 10 ms or less, which browsers show for 100 ms each (10 fps); give --fps 99 or less"
+        ),
+        OutputKind::Gif => {
+            let cs = spec.gif_delay_cs();
+            let plays = 100.0 / f64::from(cs);
+            if (plays - asked).abs() > 1e-9 * asked {
+                log::warn!(
+                    "--fps {asked}: a GIF stores whole centiseconds, so its frames last {cs} cs ({plays:.3} fps); write a .png (APNG) for exactly {asked} fps"
+                );
+            }
+        }
+        OutputKind::Png => {}
+    }
 }
 
 /// A path as it may be printed: control characters escaped.

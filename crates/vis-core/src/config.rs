@@ -33,15 +33,40 @@ impl<T: Clone> OneOrMany<T> {
     }
 }
 
-/// How samples are drawn: one grid (`image`) or an animation over timesteps (`gif`).
+/// How samples are drawn: one grid (`image`) or an animation over timesteps (`gif`, or `apng`
+/// to keep every pixel).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VisMode {
     /// A grid of images `[C, H, W]`.
     #[default]
     Image,
-    /// An animated grid of sequences `[T, C, H, W]`.
+    /// An animated GIF of sequences `[T, C, H, W]`: at most 256 colours a frame, delays in
+    /// whole centiseconds.
     Gif,
+    /// An animated PNG of sequences `[T, C, H, W]`: every frame exactly the grid pass's bytes,
+    /// delays of exactly `1 / fps` seconds. Written as `{name}_{step}.png`.
+    Apng,
+}
+
+impl VisMode {
+    /// Its name in a config: `image`, `gif` or `apng`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisMode::Image => "image",
+            VisMode::Gif => "gif",
+            VisMode::Apng => "apng",
+        }
+    }
+
+    /// The animation it draws sequences `[T, C, H, W]` as; `None` for a grid of images.
+    pub fn animation(self) -> Option<vis_ops::AnimationFormat> {
+        match self {
+            VisMode::Image => None,
+            VisMode::Gif => Some(vis_ops::AnimationFormat::Gif),
+            VisMode::Apng => Some(vis_ops::AnimationFormat::Apng),
+        }
+    }
 }
 
 /// A field that is present, `null` included: `Some(None)` for `null`, where a missing field
@@ -789,6 +814,29 @@ impl HookConfig {
                         return fail(field(key), "must be a positive number");
                     }
                 }
+            }
+            // Frames the animation format can hold (a GIF unless apng is asked for).
+            let frames = vis_ops::FrameSpec {
+                n_skip: 1,
+                fps: kw
+                    .extra
+                    .get("fps")
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(crate::visualizer::DEFAULT_FPS),
+            };
+            let format = kw
+                .vis_mode
+                .and_then(VisMode::animation)
+                .unwrap_or(vis_ops::AnimationFormat::Gif);
+            if let Err(e) = frames.check_fits(format) {
+                return fail(field("fps"), &e.to_string());
+            }
+            let fps = frames.fps;
+            if kw.vis_mode == Some(VisMode::Apng) && frames.apng_delay().slowed_by_browsers() {
+                log::warn!(
+                    "{}: fps = {fps} asks for APNG frames of 10 ms or less, which browsers show for 100 ms each (10 fps); give fps = 99 or less",
+                    field("fps")
+                );
             }
         }
         Ok(())

@@ -90,4 +90,6 @@ pub use rank::is_main_process;
 pub use sample::{DataSample, Value};
 pub use tensor::{Lent, LentTensor, OwnedStorage, Tensor, TensorStorage};
 pub use vis_ops;
-pub use visualizer::{DrawRequest, PixelSpec, Visualizer, VisualizerConfig, vis_data_dir};
+pub use visualizer::{
+    DEFAULT_FPS, DrawRequest, PixelSpec, Visualizer, VisualizerConfig, vis_data_dir,
+};

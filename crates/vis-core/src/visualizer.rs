@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use vis_ops::{
-    ChannelOrder, FrameSpec, GridSpec, ImageBatch, PixelMap, Quantize, RenderSpec, Renderer,
-    RgbImage,
+    AnimationFormat, ChannelOrder, FrameSpec, GridSpec, ImageBatch, PixelMap, Quantize, RenderSpec,
+    Renderer, RgbImage,
 };
 
 use crate::backend::{GalleryVisBackend, LocalVisBackend, Picture, VisBackend};
@@ -150,6 +150,9 @@ pub struct DrawRequest<'a> {
     pub pixels: Option<&'a PixelSpec>,
 }
 
+/// Frames per second of animations whose vis-kwargs give no `fps` (MMagic's backends' 60).
+pub const DEFAULT_FPS: f64 = 60.0;
+
 /// Draws data samples and sends the pictures to its backends.
 pub struct Visualizer {
     config: VisualizerConfig,
@@ -282,9 +285,10 @@ impl Visualizer {
             .samples
             .first()
             .ok_or_else(|| Error::Sample(format!("'{name}': there are no samples to draw")))?;
-        let ndim = match request.vis_mode {
-            VisMode::Image => 3,
-            VisMode::Gif => 4,
+        let ndim = if request.vis_mode.animation().is_some() {
+            4
+        } else {
+            3
         };
         let keys: Vec<String> = match request.target_keys {
             Some(keys) => keys.to_vec(),
@@ -319,8 +323,8 @@ impl Visualizer {
                 .unwrap_or_default();
             if shape.len() != ndim {
                 return Err(Error::Sample(format!(
-                    "'{name}': key '{key}' holds tensors of shape {shape:?}; {} mode draws {}",
-                    if ndim == 3 { "image" } else { "gif" },
+                    "'{name}': key '{key}' holds tensors of shape {shape:?}; vis_mode = \"{}\" draws {}",
+                    request.vis_mode.as_str(),
                     if ndim == 3 {
                         "images [C, H, W]"
                     } else {
@@ -362,8 +366,8 @@ impl Visualizer {
         };
         let renderer = Renderer::default();
         let mut buffer = self.pool.take();
-        match request.vis_mode {
-            VisMode::Image => {
+        match request.vis_mode.animation() {
+            None => {
                 let layout = renderer
                     .grid_into(&batches, &spec, &mut buffer)
                     .map_err(draw_err)?;
@@ -371,21 +375,28 @@ impl Visualizer {
                     RgbImage::from_raw(layout.width, layout.height, buffer).map_err(draw_err)?,
                 ))
             }
-            VisMode::Gif => {
+            Some(format) => {
                 let frames = FrameSpec {
                     n_skip: extra_usize(request.extra, "n_skip").unwrap_or(1),
                     fps: request
                         .extra
                         .get("fps")
                         .and_then(serde_json::Value::as_f64)
-                        .unwrap_or(60.0),
+                        .unwrap_or(DEFAULT_FPS),
                 };
+                frames.check_fits(format).map_err(draw_err)?;
                 let drawn = renderer
                     .frames(&batches, &spec, &frames)
                     .map_err(draw_err)?;
-                Ok(Picture::Animation {
-                    frames: drawn,
-                    delay_cs: frames.gif_delay_cs(),
+                Ok(match format {
+                    AnimationFormat::Apng => Picture::Apng {
+                        frames: drawn,
+                        delay: frames.apng_delay(),
+                    },
+                    AnimationFormat::Gif => Picture::Gif {
+                        frames: drawn,
+                        delay_cs: frames.gif_delay_cs(),
+                    },
                 })
             }
         }

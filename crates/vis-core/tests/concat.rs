@@ -48,7 +48,7 @@ fn concat(config: serde_json::Value) -> (ConcatImageVisualizer, Recorded) {
 fn image(p: &Picture) -> &vis_core::vis_ops::RgbImage {
     match p {
         Picture::Image(i) => i,
-        Picture::Animation { .. } => panic!("an image was expected"),
+        _ => panic!("an image was expected"),
     }
 }
 

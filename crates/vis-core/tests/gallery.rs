@@ -28,7 +28,7 @@ fn each_picture_and_scalar_record_is_one_line_of_javascript() {
     let frames = RgbFrames::from_raw(3, 2, 2, vec![0; 3 * 2 * 3 * 2]).unwrap();
     vis.add_picture(
         "ddpm_sample",
-        Picture::Animation {
+        Picture::Gif {
             frames,
             delay_cs: 10,
         },

@@ -29,7 +29,7 @@ fn pictures(h: &mut VisualizationHook<FakeEngine>, seen: &Recorded) -> Vec<(Stri
 fn grid(p: &Picture) -> &vis_core::vis_ops::RgbImage {
     match p {
         Picture::Image(i) => i,
-        Picture::Animation { .. } => panic!("an image was expected"),
+        _ => panic!("an image was expected"),
     }
 }
 
@@ -159,7 +159,7 @@ fn ddpm_alias_draws_a_gif_with_n_skip() {
     let mut engine = FakeEngine::new(4);
     h.vis_sample(&mut engine, 9).unwrap();
     let pics = pictures(&mut h, &seen);
-    let (name, step, Picture::Animation { frames, delay_cs }) = &pics[0] else {
+    let (name, step, Picture::Gif { frames, delay_cs }) = &pics[0] else {
         panic!("a GIF was expected");
     };
     assert_eq!((name.as_str(), *step), ("ddpm_sample", 10));
@@ -175,7 +175,7 @@ fn ddpm_alias_draws_a_gif_with_n_skip() {
         json!({"vis_kwargs_list": {"type": "DDPMDenoising", "n_skip": 50, "fps": 10, "n_samples": 4}}),
     );
     h.vis_sample(&mut engine, 0).unwrap();
-    let Picture::Animation { frames, delay_cs } = &pictures(&mut h, &seen)[0].2 else {
+    let Picture::Gif { frames, delay_cs } = &pictures(&mut h, &seen)[0].2 else {
         panic!("a GIF was expected");
     };
     assert_eq!((frames.len(), *delay_cs), (6, 10));
@@ -455,6 +455,20 @@ fn config_errors_name_the_field_and_the_file() {
     assert!(e.contains("a key, a table {key, vis_mode}"), "{e}");
     let e = err(write("i.toml", "interval = 10\n[vis_kwargs_list\n"));
     assert!(e.contains("i.toml"), "{e}");
+    // Frames longer than the format holds: a GIF's 655.35 s, an APNG's 65535 s.
+    let e = err(write(
+        "j.toml",
+        "[[vis_kwargs_list]]\ntype = \"DDPMDenoising\"\nfps = 0.001\n",
+    ));
+    assert!(
+        e.contains("field `vis_kwargs_list[0].fps`: fps = 0.001 asks for frames of 1000 s, longer than the 655.35 s a GIF frame can last"),
+        "{e}"
+    );
+    HookConfig::from_file(&write(
+        "apng.toml",
+        "[[vis_kwargs_list]]\ntype = \"DDPMDenoising\"\nvis_mode = \"apng\"\nfps = 0.001\n",
+    ))
+    .unwrap();
 
     // interval 0 is allowed; max_save_at_test "all" works in TOML.
     let ok = HookConfig::from_file(&write("ok.toml", "interval = 0\nmax_save_at_test = \"all\"\n[[vis_kwargs_list]]\ntype = \"DDPMDenoising\"\nn_skip = 50\n")).unwrap();

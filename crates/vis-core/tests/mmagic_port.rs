@@ -76,7 +76,9 @@ fn draw(
 fn size(p: &Picture) -> (usize, usize, usize) {
     match p {
         Picture::Image(i) => (i.width(), i.height(), 1),
-        Picture::Animation { frames, .. } => (frames.width(), frames.height(), frames.len()),
+        Picture::Gif { frames, .. } | Picture::Apng { frames, .. } => {
+            (frames.width(), frames.height(), frames.len())
+        }
     }
 }
 

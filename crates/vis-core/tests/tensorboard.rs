@@ -12,7 +12,12 @@ use serde_json::json;
 use vis_core::backend::tensorboard::proto::{Event, event::What, summary_value::Kind};
 use vis_core::backend::tensorboard::read_records;
 use vis_core::{Picture, TensorboardVisBackend, Visualizer, VisualizerConfig};
-use vis_ops::{RgbFrames, RgbImage};
+use vis_ops::{FrameSpec, GifPalette, PngSpeed, RgbFrames, RgbImage};
+
+/// Bytes as lowercase hexadecimal.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// A `w` x `h` picture with a pattern that depends on `seed`.
 fn grid(w: usize, h: usize, seed: usize) -> RgbImage {
@@ -26,6 +31,9 @@ fn grid(w: usize, h: usize, seed: usize) -> RgbImage {
 struct Run {
     pictures: Vec<(&'static str, u64, &'static str, usize, usize)>,
     grids: BTreeMap<u64, RgbImage>,
+    /// The animation's frames, and the APNG file vis writes of them.
+    frames: RgbFrames,
+    apng: Vec<u8>,
     scalars: BTreeMap<String, Vec<(u64, f64)>>,
 }
 
@@ -37,9 +45,20 @@ fn write_run(dir: &Path) -> Run {
         json!({"interval": 100, "vis_kwargs_list": {"type": "GAN", "name": "fake_img"}}),
     )
     .unwrap();
+    let frames =
+        RgbFrames::from_raw(10, 8, 4, (0..10 * 8 * 3 * 4).map(|i| i as u8).collect()).unwrap();
+    let apng = Picture::Apng {
+        frames: frames.clone(),
+        delay: FrameSpec::default().apng_delay(),
+    };
+    let mut encoded = Vec::new();
+    apng.encode(PngSpeed::Fast, GifPalette::PerFrame, &mut encoded)
+        .unwrap();
     let mut run = Run {
         pictures: Vec::new(),
         grids: BTreeMap::new(),
+        frames: frames.clone(),
+        apng: encoded,
         scalars: BTreeMap::new(),
     };
     for (i, step) in [100u64, 200, 300].into_iter().enumerate() {
@@ -60,11 +79,9 @@ fn write_run(dir: &Path) -> Run {
         }
         vis.add_scalars(losses, step, None).unwrap();
     }
-    let frames =
-        RgbFrames::from_raw(10, 8, 4, (0..10 * 8 * 3 * 4).map(|i| i as u8).collect()).unwrap();
     vis.add_picture(
         "ddpm_sample",
-        Picture::Animation {
+        Picture::Gif {
             frames,
             delay_cs: 10,
         },
@@ -72,6 +89,8 @@ fn write_run(dir: &Path) -> Run {
     )
     .unwrap();
     run.pictures.push(("ddpm_sample", 150, "gif", 10, 8));
+    vis.add_picture("ddpm_lossless", apng, 150).unwrap();
+    run.pictures.push(("ddpm_lossless", 150, "apng", 10, 8));
     vis.add_scalar("lr", 2e-4, 300).unwrap();
     run.scalars
         .entry("lr".into())
@@ -79,6 +98,20 @@ fn write_run(dir: &Path) -> Run {
         .push((300, 2e-4));
     vis.close().unwrap();
     run
+}
+
+/// Whether PNG bytes hold an animation control chunk (`acTL`, before the first `IDAT`).
+fn is_apng(data: &[u8]) -> bool {
+    let mut at = 8;
+    while let Some(head) = data.get(at..at + 8) {
+        let len = u32::from_be_bytes(head[..4].try_into().unwrap()) as usize;
+        match &head[4..] {
+            b"acTL" => return true,
+            b"IDAT" => return false,
+            _ => at += 12 + len,
+        }
+    }
+    false
 }
 
 /// The one event file in `dir`.
@@ -123,13 +156,24 @@ fn every_record_checks_out_and_decodes_to_what_was_written() {
             match value.kind.as_ref().unwrap() {
                 Kind::Image(image) => {
                     let data = &image.encoded_image_string;
-                    let format = if data.starts_with(b"\x89PNG") {
-                        "png"
-                    } else {
+                    let format = if !data.starts_with(b"\x89PNG") {
                         "gif"
+                    } else if is_apng(data) {
+                        "apng"
+                    } else {
+                        "png"
                     };
                     assert_eq!(image.colorspace, 3);
-                    if format == "png" {
+                    if format == "apng" {
+                        assert!(*data == run.apng, "the APNG's bytes at {step}");
+                        let decoder = png::Decoder::new(std::io::Cursor::new(data));
+                        let mut reader = decoder.read_info().unwrap();
+                        for frame in run.frames.iter() {
+                            let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+                            reader.next_frame(&mut buf).unwrap();
+                            assert_eq!(buf, frame.as_bytes(), "APNG frame at {step}");
+                        }
+                    } else if format == "png" {
                         let decoder = png::Decoder::new(std::io::Cursor::new(data));
                         let mut reader = decoder.read_info().unwrap();
                         let mut buf = vec![0; reader.output_buffer_size().unwrap()];
@@ -236,6 +280,7 @@ fn tensorboard_itself_reads_the_run() {
         .collect();
     let expected = json!({
         "images": images,
+        "bytes": {"ddpm_lossless": {"150": hex(&run.apng)}},
         "scalars": scalars,
         "text": {"config/text_summary": ["\"interval\": 100", "\"type\": \"GAN\""]},
     });

@@ -1,6 +1,7 @@
 """Reads vis's event files with TensorBoard's own EventAccumulator and checks them against what
 the Rust test wrote (tests/tensorboard.rs): tags, steps, image sizes and formats, scalar values,
-the config text. Usage: python tensorboard_check.py LOGDIR EXPECTED.json"""
+the config text, and the APNG's bytes exactly.
+Usage: python tensorboard_check.py LOGDIR EXPECTED.json"""
 
 import json
 import struct
@@ -9,10 +10,23 @@ import sys
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
+def png_chunks(data: bytes):
+    """(type, body) of every chunk of a PNG."""
+    at = 8
+    while at + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        yield data[at + 4 : at + 8], data[at + 8 : at + 8 + length]
+        at += 12 + length
+
+
 def picture_size(data: bytes):
-    """(format, width, height) from a PNG's IHDR or a GIF's logical screen."""
+    """(format, width, height) from a PNG's IHDR (an APNG when an acTL chunk comes before the
+    first IDAT) or a GIF's logical screen."""
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         width, height = struct.unpack(">II", data[16:24])
+        for kind, _ in png_chunks(data):
+            if kind in (b"acTL", b"IDAT"):
+                return ("apng" if kind == b"acTL" else "png"), width, height
         return "png", width, height
     if data[:6] in (b"GIF87a", b"GIF89a"):
         width, height = struct.unpack("<HH", data[6:10])
@@ -35,6 +49,16 @@ def main(logdir: str, expected_path: str) -> None:
         ]
         want = [[step, fmt, w, h, w, h] for step, fmt, w, h in want]
         assert got == want, (tag, got, want)
+    for tag, by_step in expected["bytes"].items():
+        events = {str(e.step): e.encoded_image_string for e in acc.Images(tag)}
+        for step, want in by_step.items():
+            data = events[step]
+            assert data == bytes.fromhex(want), (tag, step, "bytes differ")
+            chunks = list(png_chunks(data))
+            actl = next(body for kind, body in chunks if kind == b"acTL")
+            frames, plays = struct.unpack(">II", actl)
+            fctl = [body for kind, body in chunks if kind == b"fcTL"]
+            assert plays == 0 and frames == len(fctl) > 1, (tag, frames, plays, len(fctl))
     for tag, want in expected["scalars"].items():
         got = [[e.step, e.value] for e in acc.Scalars(tag)]
         assert len(got) == len(want), (tag, got, want)

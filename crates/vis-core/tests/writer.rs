@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{FakeEngine, Recorded, Recorder};
 use serde_json::json;
-use vis_core::vis_ops::{GifPalette, PngSpeed, RgbImage, encode_gif, encode_png, fs::write_atomic};
+use vis_core::vis_ops::{FrameSpec, GifPalette, PngSpeed, RgbImage, fs::write_atomic};
 use vis_core::{
     Error, HookConfig, LocalVisBackend, Picture, Result, VisBackend, VisualizationHook, Visualizer,
     VisualizerConfig,
@@ -81,6 +81,80 @@ fn pictures_land_where_mmagic_puts_them() {
         )
         .unwrap();
     assert_eq!((gif.width(), gif.height()), (26, 8));
+}
+
+/// Each frame's delay (numerator, denominator) and RGB bytes.
+type Frames = Vec<((u16, u16), Vec<u8>)>;
+
+/// An APNG file's play count and frames.
+fn read_apng(path: &Path) -> (u32, Frames) {
+    let d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = d.read_info().unwrap();
+    let actl = *reader
+        .info()
+        .animation_control()
+        .expect("an acTL chunk: an APNG");
+    let mut frames = Vec::new();
+    for _ in 0..actl.num_frames {
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        let fctl = reader.info().frame_control().unwrap();
+        frames.push(((fctl.delay_num, fctl.delay_den), buf));
+    }
+    (actl.num_plays, frames)
+}
+
+#[test]
+fn apng_mode_writes_every_frame_losslessly_as_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Recorded::default();
+    let vis = Visualizer::new(
+        vec![
+            Box::new(LocalVisBackend::new(dir.path())),
+            Box::new(Recorder(Arc::clone(&seen))),
+        ],
+        VisualizerConfig::default(),
+    )
+    .unwrap();
+    // The DDPM alias with MMagic's gif, and the same in apng at 24 fps.
+    let cfg = HookConfig::from_json(
+        &json!({"interval": 1, "vis_kwargs_list": [
+            {"type": "DDPMDenoising", "n_samples": 4},
+            {"type": "DDPMDenoising", "name": "lossless", "n_samples": 4, "vis_mode": "apng", "fps": 24}]})
+        .to_string(),
+    )
+    .unwrap();
+    let mut hook: VisualizationHook<FakeEngine> = VisualizationHook::new(cfg, vis).unwrap();
+    let mut engine = FakeEngine::new(4);
+    hook.after_train_iter(&mut engine, 0).unwrap();
+    hook.close().unwrap();
+    let image_dir = dir.path().join("vis_image");
+    assert!(image_dir.join("ddpm_sample_1.gif").is_file());
+    let pictures = seen.lock().unwrap().clone();
+    let (
+        Picture::Gif {
+            frames: gif_frames, ..
+        },
+        Picture::Apng { frames, delay },
+    ) = (&pictures[0].2, &pictures[1].2)
+    else {
+        panic!("a GIF and an APNG were expected: {pictures:?}");
+    };
+    // The same grid pass: the same frames (250 steps, n_skip 100: 4 frames).
+    assert_eq!(frames, gif_frames);
+    assert_eq!(frames.len(), 4);
+    assert_eq!((delay.numerator, delay.denominator), (1, 24));
+    let (plays, decoded) = read_apng(&image_dir.join("lossless_1.png"));
+    assert_eq!(plays, 0, "loops forever");
+    assert_eq!(decoded.len(), 4);
+    for (i, (d, px)) in decoded.iter().enumerate() {
+        assert_eq!(*d, (1, 24), "frame {i}");
+        assert!(
+            px.as_slice() == frames.frame(i).unwrap().as_bytes(),
+            "frame {i} differs"
+        );
+    }
 }
 
 #[test]
@@ -162,26 +236,13 @@ impl VisBackend for SmallDisk {
             .dir
             .join(format!("{name}_{step}.{}", picture.extension()));
         let budget = self.budget;
-        match picture {
-            Picture::Image(image) => {
-                write_atomic(&path, |w| {
-                    let disk = Filling {
-                        inner: w,
-                        left: budget,
-                    };
-                    encode_png(image, PngSpeed::Fast, disk)
-                })?;
-            }
-            Picture::Animation { frames, delay_cs } => {
-                write_atomic(&path, |w| {
-                    let disk = Filling {
-                        inner: w,
-                        left: budget,
-                    };
-                    encode_gif(frames, *delay_cs, GifPalette::PerFrame, disk)
-                })?;
-            }
-        }
+        write_atomic(&path, |w| {
+            let disk = Filling {
+                inner: w,
+                left: budget,
+            };
+            picture.encode(PngSpeed::Fast, GifPalette::PerFrame, disk)
+        })?;
         Ok(())
     }
 }
@@ -489,19 +550,20 @@ fn a_disk_full_after_any_number_of_bytes_loses_only_that_picture() {
     let frames = vis_ops::RgbFrames::from_raw(16, 10, 12, noisy).unwrap();
     let pictures = [
         Picture::Image(image.clone()),
-        Picture::Animation {
-            frames,
+        Picture::Gif {
+            frames: frames.clone(),
             delay_cs: 5,
+        },
+        Picture::Apng {
+            frames,
+            delay: FrameSpec::default().apng_delay(),
         },
     ];
     for picture in pictures {
         let mut whole = Vec::new();
-        match &picture {
-            Picture::Image(i) => encode_png(i, PngSpeed::Fast, &mut whole).unwrap(),
-            Picture::Animation { frames, delay_cs } => {
-                encode_gif(frames, *delay_cs, GifPalette::PerFrame, &mut whole).unwrap()
-            }
-        }
+        picture
+            .encode(PngSpeed::Fast, GifPalette::PerFrame, &mut whole)
+            .unwrap();
         // The disk fills up after K bytes, for K from 0 to one short of the whole file.
         let step = (whole.len() / 40).max(1);
         for budget in (0..whole.len()).step_by(step).chain([whole.len() - 1]) {

@@ -134,6 +134,21 @@ pub enum Error {
     #[error("fps must be a positive finite number, got {0}")]
     BadFps(f64),
 
+    /// Frames slower than the animation format can hold.
+    #[error(
+        "fps = {fps} asks for frames of {} s, longer than the {longest} s {format} frame can last; give fps = {} or more",
+        significant(1.0 / fps, false),
+        significant(1.0 / longest, true)
+    )]
+    FrameTooLong {
+        /// The frames per second asked for.
+        fps: f64,
+        /// `a GIF` or `an APNG`.
+        format: &'static str,
+        /// The longest frame the format holds, in seconds.
+        longest: f64,
+    },
+
     /// The grid would be larger than the output format or memory allows.
     #[error(
         "a {width}x{height} picture is too large: {limit}; use fewer images, a smaller padding or a different nrow"
@@ -217,4 +232,22 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+/// `x` with 4 significant digits, rounded up when `up` (so that the value printed still
+/// satisfies a lower bound), without trailing zeros.
+fn significant(x: f64, up: bool) -> String {
+    if !(x.is_finite() && x > 0.0) {
+        return x.to_string();
+    }
+    let scale = 10f64.powi(3 - x.log10().floor() as i32);
+    let scaled = x * scale;
+    let rounded = if up { scaled.ceil() } else { scaled.round() } / scale;
+    let decimals = (x.log10().floor() as i32 - 3).min(0).unsigned_abs() as usize;
+    let text = format!("{rounded:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! Float tensors (f32, f16 or bf16; `[N, C, H, W]` images or `[N, T, C, H, W]` sequences) become
 //! an RGB grid in one fused pass (map, clamp, quantize, channel order, tiling) that reproduces
-//! torchvision's `make_grid` + `save_image` and MMagic's visualizer byte for byte, then PNG or
-//! animated GIF files, written atomically.
+//! torchvision's `make_grid` + `save_image` and MMagic's visualizer byte for byte, then PNG,
+//! APNG or animated GIF files, written atomically.
 //!
 //! ```
 //! use vis_ops::{ImageBatch, PixelMap, RenderSpec, render_grid};
@@ -45,9 +45,11 @@ pub use image::{RgbFrames, RgbImage, RgbView};
 pub use kernel::{Kernel, PARALLEL_MIN_PIXELS};
 pub use layout::{GridLayout, MAX_PICTURE_BYTES, MAX_SIDE, default_nrow, picture_bytes};
 pub use memory::{Encoding, RenderMemory};
-pub use png::{PngSpeed, encode_png};
+pub use png::{PngSpeed, encode_apng, encode_png};
 pub use render::{Renderer, render_frames, render_grid};
-pub use spec::{ChannelOrder, FrameSpec, GridSpec, PixelMap, Quantize, RenderSpec};
+pub use spec::{
+    AnimationFormat, ChannelOrder, FrameDelay, FrameSpec, GridSpec, PixelMap, Quantize, RenderSpec,
+};
 pub use tensor_file::{FileTensor, MAX_HEADER_BYTES, TensorEntry, TensorFile};
 
 /// Re-exported so callers can build f16/bf16 views without naming the crate themselves.

@@ -11,6 +11,8 @@ use crate::png::PngSpeed;
 pub enum Encoding {
     /// One PNG (a grid), or one PNG per frame written one after another.
     Png(PngSpeed),
+    /// An animated PNG (every frame lossless).
+    Apng(PngSpeed),
     /// An animated GIF; `png_frames` when every frame is also written as a PNG.
     Gif {
         /// Where its colours come from.
@@ -49,6 +51,7 @@ impl RenderMemory {
         let png = |speed| crate::png::working_bytes(speed, width, height);
         let encoder = match encoding {
             Encoding::Png(speed) => png(speed),
+            Encoding::Apng(speed) => crate::png::apng_working_bytes(speed, width, height, frames),
             Encoding::Gif {
                 palette,
                 png_frames,

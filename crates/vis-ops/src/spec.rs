@@ -156,6 +156,25 @@ pub struct RenderSpec {
     pub grid: GridSpec,
 }
 
+/// The animation formats vis writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnimationFormat {
+    /// GIF: delays in whole centiseconds, 2 to 65535.
+    Gif,
+    /// APNG: delays as fractions of 16-bit integers, up to 65535 s.
+    Apng,
+}
+
+impl AnimationFormat {
+    /// The longest frame it can hold, in seconds.
+    pub fn longest_frame_seconds(self) -> f64 {
+        match self {
+            AnimationFormat::Gif => f64::from(u16::MAX) / 100.0,
+            AnimationFormat::Apng => f64::from(u16::MAX),
+        }
+    }
+}
+
 /// Which timesteps of a sequence become frames, and how fast they play.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FrameSpec {
@@ -186,6 +205,23 @@ impl FrameSpec {
         Ok(())
     }
 
+    /// Checks that `format` can hold frames of `1 / fps` seconds (an error for slower `fps`,
+    /// where the delay would be cut short).
+    pub fn check_fits(&self, format: AnimationFormat) -> Result<()> {
+        let longest = format.longest_frame_seconds();
+        if 1.0 / self.fps > longest {
+            return Err(Error::FrameTooLong {
+                fps: self.fps,
+                format: match format {
+                    AnimationFormat::Gif => "a GIF",
+                    AnimationFormat::Apng => "an APNG",
+                },
+                longest,
+            });
+        }
+        Ok(())
+    }
+
     /// Timesteps `0, n_skip, 2 n_skip, ...` of `steps`, plus the last when it is not among them.
     pub fn frame_indices(&self, steps: usize) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..steps).step_by(self.n_skip.max(1)).collect();
@@ -205,6 +241,42 @@ impl FrameSpec {
         every + usize::from(steps > 0 && !last_included)
     }
 
+    /// APNG frame delay: the fraction nearest `1 / fps` whose numerator and denominator fit
+    /// in 16 bits (exactly `1 / fps` for every whole `fps` up to 65535, `100 / 2997` for 29.97),
+    /// the smallest denominator among equals. Delays beyond the range saturate at 1/65535 s and
+    /// 65535 s.
+    pub fn apng_delay(&self) -> FrameDelay {
+        let seconds = 1.0 / self.fps;
+        let max = f64::from(u16::MAX);
+        if !seconds.is_finite() || seconds >= max {
+            return FrameDelay {
+                numerator: u16::MAX,
+                denominator: 1,
+            };
+        }
+        let mut best = FrameDelay {
+            numerator: 1,
+            denominator: u16::MAX,
+        };
+        let mut best_error = f64::INFINITY;
+        for denominator in 1..=u16::MAX {
+            let numerator = (seconds * f64::from(denominator)).round().clamp(1.0, max);
+            let error = (numerator / f64::from(denominator) - seconds).abs();
+            if error < best_error {
+                best_error = error;
+                // In 1..=65535 after the clamp.
+                best = FrameDelay {
+                    numerator: numerator as u16,
+                    denominator,
+                };
+                if error == 0.0 {
+                    break;
+                }
+            }
+        }
+        best
+    }
+
     /// GIF frame delay in centiseconds: `max(2, round(100 / fps))`, rounding half to even as
     /// Python does, and never under 2 (browsers slow shorter delays to 10 cs).
     pub fn gif_delay_cs(&self) -> u16 {
@@ -216,6 +288,29 @@ impl FrameSpec {
         } else {
             cs as u16
         }
+    }
+}
+
+/// How long an APNG frame is shown: `numerator / denominator` seconds, as its `fcTL` chunk
+/// stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameDelay {
+    /// Seconds times `denominator`.
+    pub numerator: u16,
+    /// The fraction's denominator (never 0, which APNG reads as 100).
+    pub denominator: u16,
+}
+
+impl FrameDelay {
+    /// The delay in seconds.
+    pub fn seconds(self) -> f64 {
+        f64::from(self.numerator) / f64::from(self.denominator.max(1))
+    }
+
+    /// Whether browsers show the frame longer than it asks: Chromium and Firefox play frames of
+    /// 10 ms or less for 100 ms (an old guard against ads that flash).
+    pub fn slowed_by_browsers(self) -> bool {
+        u32::from(self.numerator) * 100 <= u32::from(self.denominator)
     }
 }
 
@@ -253,6 +348,66 @@ mod tests {
         assert_eq!(d(1000.0), 2);
         assert_eq!(d(40.0), 2); // 2.5 rounds half to even
         assert_eq!(d(0.001), u16::MAX);
+    }
+
+    #[test]
+    fn apng_delay_is_the_nearest_16_bit_fraction() {
+        let d = |fps| {
+            let FrameDelay {
+                numerator,
+                denominator,
+            } = FrameSpec { n_skip: 1, fps }.apng_delay();
+            (numerator, denominator)
+        };
+        assert_eq!(d(10.0), (1, 10));
+        assert_eq!(d(60.0), (1, 60));
+        assert_eq!(d(24.0), (1, 24));
+        assert_eq!(d(29.97), (100, 2997));
+        assert_eq!(d(0.5), (2, 1));
+        assert_eq!(d(0.75), (4, 3));
+        assert_eq!(d(3.0), (1, 3));
+        assert_eq!(d(65535.0), (1, 65535));
+        assert_eq!(d(1e9), (1, 65535));
+        assert_eq!(d(1e-9), (65535, 1));
+        // Irrational: the best approximation with a denominator up to 65535 (Python's
+        // `Fraction(1 / math.pi).limit_denominator(65535)`).
+        assert_eq!(d(std::f64::consts::PI), (20785, 65298));
+        for fps in 1..=2000u16 {
+            assert_eq!(d(f64::from(fps)), (1, fps));
+        }
+    }
+
+    #[test]
+    fn frames_longer_than_the_format_holds_are_refused() {
+        let fits = |fps, format| FrameSpec { n_skip: 1, fps }.check_fits(format);
+        assert!(fits(1.0 / 65535.0, AnimationFormat::Apng).is_ok());
+        assert!(fits(100.0 / 65535.0, AnimationFormat::Gif).is_ok());
+        let err = fits(1e-5, AnimationFormat::Apng).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "fps = 0.00001 asks for frames of 100000 s, longer than the 65535 s an APNG frame can last; give fps = 0.00001526 or more"
+        );
+        let err = fits(1e-3, AnimationFormat::Gif).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "fps = 0.001 asks for frames of 1000 s, longer than the 655.35 s a GIF frame can last; give fps = 0.001526 or more"
+        );
+        // The fps the message gives fits.
+        assert!(fits(0.00001526, AnimationFormat::Apng).is_ok());
+        assert!(fits(0.001526, AnimationFormat::Gif).is_ok());
+    }
+
+    #[test]
+    fn browsers_slow_frames_of_ten_ms_or_less() {
+        let slowed = |fps| {
+            FrameSpec { n_skip: 1, fps }
+                .apng_delay()
+                .slowed_by_browsers()
+        };
+        assert!(slowed(100.0));
+        assert!(slowed(240.0));
+        assert!(!slowed(99.0));
+        assert!(!slowed(60.0));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use vis_ops::fs::{write_atomic, write_bytes_atomic};
-use vis_ops::{GifPalette, PngSpeed, encode_gif, encode_png};
+use vis_ops::{GifPalette, PngSpeed};
 
 use super::run_lock::RunLock;
 use super::{Picture, VisBackend, append_line, ensure_dir};
@@ -103,16 +103,9 @@ impl VisBackend for LocalVisBackend {
         VisBackend::open(self)?;
         ensure_dir(&self.image_dir())?;
         let path = self.image_path(name, step, picture);
-        match picture {
-            Picture::Image(image) => {
-                write_atomic(&path, |w| encode_png(image, self.png_speed, w))?;
-            }
-            Picture::Animation { frames, delay_cs } => {
-                write_atomic(&path, |w| {
-                    encode_gif(frames, *delay_cs, self.gif_palette, w)
-                })?;
-            }
-        }
+        write_atomic(&path, |w| {
+            picture.encode(self.png_speed, self.gif_palette, w)
+        })?;
         Ok(())
     }
 

@@ -12,7 +12,7 @@ pub use gallery::{GALLERY_DATA, GALLERY_PAGE, GalleryVisBackend};
 pub use local::LocalVisBackend;
 pub use run_lock::LOCK_FILE;
 pub use tensorboard::TensorboardVisBackend;
-use vis_ops::{RgbFrames, RgbImage};
+use vis_ops::{FrameDelay, GifPalette, PngSpeed, RgbFrames, RgbImage};
 
 use crate::error::Result;
 
@@ -21,12 +21,19 @@ use crate::error::Result;
 pub enum Picture {
     /// A grid (MMagic's `image` mode).
     Image(RgbImage),
-    /// An animation (MMagic's `gif` mode): frames shown `delay_cs` centiseconds each.
-    Animation {
+    /// An animated GIF (MMagic's `gif` mode): frames shown `delay_cs` centiseconds each.
+    Gif {
         /// The frames, already chosen by `n_skip`.
         frames: RgbFrames,
         /// Frame delay in centiseconds (at least 2).
         delay_cs: u16,
+    },
+    /// An animated PNG (`apng` mode): every frame lossless, shown `delay` each.
+    Apng {
+        /// The frames, already chosen by `n_skip`.
+        frames: RgbFrames,
+        /// Frame delay as a fraction of a second.
+        delay: FrameDelay,
     },
 }
 
@@ -35,7 +42,9 @@ impl Picture {
     pub fn size(&self) -> (usize, usize) {
         match self {
             Picture::Image(i) => (i.width(), i.height()),
-            Picture::Animation { frames, .. } => (frames.width(), frames.height()),
+            Picture::Gif { frames, .. } | Picture::Apng { frames, .. } => {
+                (frames.width(), frames.height())
+            }
         }
     }
 
@@ -43,15 +52,31 @@ impl Picture {
     pub fn into_bytes(self) -> Vec<u8> {
         match self {
             Picture::Image(i) => i.into_bytes(),
-            Picture::Animation { frames, .. } => frames.into_bytes(),
+            Picture::Gif { frames, .. } | Picture::Apng { frames, .. } => frames.into_bytes(),
         }
     }
 
-    /// The file extension it is saved with (`png` or `gif`).
+    /// The file extension it is saved with (`png`, for APNG too, or `gif`).
     pub fn extension(&self) -> &'static str {
         match self {
-            Picture::Image(_) => "png",
-            Picture::Animation { .. } => "gif",
+            Picture::Image(_) | Picture::Apng { .. } => "png",
+            Picture::Gif { .. } => "gif",
+        }
+    }
+
+    /// Encodes it into `out`: PNG or APNG at `png_speed`, GIF with `gif_palette`.
+    pub fn encode(
+        &self,
+        png_speed: PngSpeed,
+        gif_palette: GifPalette,
+        out: impl std::io::Write,
+    ) -> vis_ops::Result<()> {
+        match self {
+            Picture::Image(image) => vis_ops::encode_png(image, png_speed, out),
+            Picture::Gif { frames, delay_cs } => {
+                vis_ops::encode_gif(frames, *delay_cs, gif_palette, out)
+            }
+            Picture::Apng { frames, delay } => vis_ops::encode_apng(frames, *delay, png_speed, out),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! over rayon's threads; the `png` crate writes the container (signature, header, IDAT chunks
 //! with their CRCs, end). The slower speeds hand the pixels to the `png` crate's own encoder.
 
+mod apng;
 mod deflate;
 mod filter;
 
@@ -15,6 +16,9 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::image::RgbView;
 use filter::Filterer;
+
+pub use apng::encode_apng;
+pub(crate) use apng::working_bytes as apng_working_bytes;
 
 /// How hard the PNG encoder works: a trade of speed against file size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -118,6 +122,28 @@ fn compress_fast(image: RgbView<'_>, mut emit: impl FnMut(&[u8]) -> Result<()>) 
     emit(&adler.to_be_bytes())
 }
 
+/// A `png` encoder of 8-bit RGB pictures of `width` x `height` at `speed`, adaptive filters.
+fn rgb_encoder<W: Write>(
+    out: W,
+    width: usize,
+    height: usize,
+    speed: PngSpeed,
+) -> Result<png::Encoder<'static, W>> {
+    let too_large = || Error::TooLarge {
+        width,
+        height,
+        limit: "PNG allows at most 2147483647 pixels a side",
+    };
+    let w = u32::try_from(width).map_err(|_| too_large())?;
+    let h = u32::try_from(height).map_err(|_| too_large())?;
+    let mut encoder = png::Encoder::new(out, w, h);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(speed.compression());
+    encoder.set_filter(png::Filter::Adaptive);
+    Ok(encoder)
+}
+
 /// Encodes `image` (an [`RgbImage`](crate::RgbImage), or a frame of
 /// [`RgbFrames`](crate::RgbFrames)) as an 8-bit RGB PNG into `out`.
 pub fn encode_png<'a, W: Write>(
@@ -126,18 +152,7 @@ pub fn encode_png<'a, W: Write>(
     out: W,
 ) -> Result<()> {
     let image = image.into();
-    let too_large = || Error::TooLarge {
-        width: image.width(),
-        height: image.height(),
-        limit: "PNG allows at most 2147483647 pixels a side",
-    };
-    let width = u32::try_from(image.width()).map_err(|_| too_large())?;
-    let height = u32::try_from(image.height()).map_err(|_| too_large())?;
-    let mut encoder = png::Encoder::new(out, width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(speed.compression());
-    encoder.set_filter(png::Filter::Adaptive);
+    let encoder = rgb_encoder(out, image.width(), image.height(), speed)?;
     let mut writer = encoder.write_header()?;
     if speed == PngSpeed::Fast {
         compress_fast(image, |piece| {

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
-use vis_ops::{GifPalette, PngSpeed, encode_gif, encode_png};
+use vis_ops::{GifPalette, PngSpeed};
 
 use super::{Picture, VisBackend};
 use crate::error::{Error, Result};
@@ -237,12 +237,7 @@ impl VisBackend for TensorboardVisBackend {
             return Ok(());
         }
         let mut encoded = Vec::new();
-        match picture {
-            Picture::Image(image) => encode_png(image, self.png_speed, &mut encoded)?,
-            Picture::Animation { frames, delay_cs } => {
-                encode_gif(frames, *delay_cs, self.gif_palette, &mut encoded)?;
-            }
-        }
+        picture.encode(self.png_speed, self.gif_palette, &mut encoded)?;
         let (width, height) = picture.size();
         let image = Image {
             height: i32::try_from(height).unwrap_or(i32::MAX),
