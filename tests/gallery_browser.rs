@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use browser::{Chromium, Page, Server, file_url};
 use serde_json::Value;
-use vis_core::{GALLERY_DATA, GALLERY_PAGE};
+use vis_core::vis_ops::{FrameSpec, RgbFrames};
+use vis_core::{GALLERY_DATA, GALLERY_PAGE, Picture, Visualizer};
 
 /// The folder of one short demo run, shared by the tests (which copy it to change it).
 fn demo_run() -> &'static Path {
@@ -413,5 +414,65 @@ fn ten_thousand_steps_of_three_names_open_and_respond_at_once() {
         "one step back: {:.1} ms, a slider move: {:.1} ms",
         seen["responseMs"].as_f64().unwrap(),
         seen["sliderMs"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn an_apng_in_the_gallery_is_an_endless_animation_of_exact_frames_to_chromium() {
+    let Some(chromium) = Chromium::for_test() else {
+        return;
+    };
+    let run = tempfile::tempdir().unwrap();
+    // Three solid frames, reddish, greenish and bluish, at 29.97 fps (100/2997 s each).
+    let colours = [[201u8, 13, 7], [3, 199, 17], [9, 11, 203]];
+    let (w, h) = (24, 16);
+    let data = colours
+        .iter()
+        .flat_map(|c| std::iter::repeat_n(*c, w * h).flatten())
+        .collect();
+    let mut vis = Visualizer::local(run.path()).unwrap();
+    vis.add_picture(
+        "lossless",
+        Picture::Apng {
+            frames: RgbFrames::from_raw(w, h, 3, data).unwrap(),
+            delay: FrameSpec {
+                n_skip: 1,
+                fps: 29.97,
+            }
+            .apng_delay(),
+        },
+        1,
+    )
+    .unwrap();
+    vis.close().unwrap();
+    let dir = run.path().join("vis_data");
+    std::fs::write(
+        dir.join("animation.html"),
+        include_str!("browser/animation.html"),
+    )
+    .unwrap();
+    let server = Server::start(&dir);
+    let page = chromium.open(
+        &format!("{}/animation.html?name=lossless", server.origin),
+        Duration::from_secs(30),
+    );
+    assert_eq!(page.console, Vec::<String>::new(), "the console");
+    let seen: Value = serde_json::from_str(&page.text_of("out")).unwrap();
+    // Chromium keeps frame durations in whole milliseconds: 100/2997 s is 33 ms to it (the
+    // file's exact fraction is checked by the decoders of tests/golden.rs and vis-ops).
+    let ms = 33;
+    let frame = |centre: &str| serde_json::json!({"ms": ms, "centre": centre});
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "src": "vis_image/lossless_1.png",
+            "shown": [24, 16],
+            "type": "image/png",
+            "animated": true,
+            "frameCount": 3,
+            "repetitionCount": "Infinity",
+            "frames": [frame("201,13,7"), frame("3,199,17"), frame("9,11,203")],
+        }),
+        "{seen:#}"
     );
 }

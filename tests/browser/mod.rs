@@ -284,6 +284,7 @@ fn unescape(text: &str) -> String {
 
 /// A static web server of one folder on `127.0.0.1`, for as long as it lives. `append` adds
 /// bytes to one file from its second request on: a run that wrote more since the page loaded.
+/// `/hold` answers after a second, so that a page can keep virtual time still while it works.
 pub struct Server {
     /// `http://127.0.0.1:{port}`.
     pub origin: String,
@@ -326,6 +327,18 @@ fn serve(
     let target = line.split_whitespace().nth(1).unwrap_or("/");
     let path = target.split(['?', '#']).next().unwrap_or("/");
     let path = if path == "/" { "/index.html" } else { path };
+    if path == "/hold" {
+        // A request answered a second later, on its own thread: while it is pending, headless
+        // Chromium's virtual time stands still, so work that is not a timer (decoding a
+        // picture, say) finishes before the page is dumped.
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            let _ = stream.write_all(
+                b"HTTP/1.1 204 No Content\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+            );
+        });
+        return Ok(());
+    }
     let decoded = percent_decode(path);
     let file = root.join(decoded.trim_start_matches('/'));
     let seen = requests.entry(path.to_owned()).or_default();
