@@ -77,6 +77,7 @@ fn append(tmp: &Path, earlier: usize, opts: &Options) -> Result<Row, String> {
         median_ms: median(times),
         bytes: size,
         mae: None,
+        pixels: None,
     })
 }
 
@@ -105,6 +106,7 @@ fn rewrite(tmp: &Path, earlier: usize, opts: &Options) -> Result<Row, String> {
         median_ms: ms,
         bytes: text.len() as u64,
         mae: None,
+        pixels: None,
     })
 }
 
@@ -130,6 +132,7 @@ fn page(chromium: &browser::Chromium, tmp: &Path, opts: &Options) -> Vec<Row> {
         median_ms: median(times),
         bytes,
         mae: None,
+        pixels: None,
     };
     vec![row("page_read@10k", read), row("first_pic@10k", first)]
 }

@@ -138,6 +138,7 @@ pub(crate) fn measure(
         median_ms: ms,
         bytes,
         mae: None,
+        pixels: None,
     };
     Ok(vec![
         row("grid", median(grid), input_bytes),

@@ -1,12 +1,16 @@
 //! `vis-bench`: the workload table behind `cargo xtask bench`.
 //!
 //! Times the four workloads of `../shared/peers/README.md` at 1 and 2 threads: a memcpy of the
-//! input bytes (the bandwidth ceiling), the grid pass, grid + PNG and grid + GIF written to
-//! disk; the whole hook on the dcgan workload; the gallery's append and page (`gallery`);
-//! merges the Python peer's figures when given, prints a table with ratios and writes JSON. Run it through `cargo xtask bench`, which builds it in release mode and runs the peer.
+//! input bytes (the bandwidth ceiling), the grid pass, grid + PNG, grid + GIF and grid + APNG
+//! written to disk; the whole hook on the dcgan workload; the gallery's append and page
+//! (`gallery`); the PNG encoders side by side (`encoders`); merges the Python peer's figures
+//! when given, prints a table with ratios and writes JSON. Run it through `cargo xtask bench`,
+//! which builds it in release mode and runs the peer.
 
 mod content;
+mod encoders;
 mod gallery;
+mod gif;
 mod hook;
 mod peer;
 mod table;
@@ -24,7 +28,8 @@ use workload::Workload;
 pub(crate) struct Row {
     /// Workload name (the peer's).
     pub(crate) workload: String,
-    /// `memcpy`, `grid`, `grid+png`, `grid+gif`, or the peer's `peer_grid`, `peer_total`.
+    /// `memcpy`, `grid`, `grid+png`, `grid+gif`, `grid+apng`, or the peer's `peer_grid`,
+    /// `peer_total`.
     pub(crate) stage: String,
     /// Threads the stage could use.
     pub(crate) threads: usize,
@@ -32,15 +37,21 @@ pub(crate) struct Row {
     pub(crate) median_ms: f64,
     /// Bytes: input bytes for `memcpy` and `grid`, file bytes for the others.
     pub(crate) bytes: u64,
-    /// Mean absolute error per channel of a decoded GIF against the exact frames.
+    /// Mean absolute error per channel of a decoded GIF or APNG against the exact frames.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) mae: Option<f64>,
+    /// Pixels of the picture encoded (the `encoders` table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pixels: Option<u64>,
 }
 
 /// Command-line options (parsed by hand: this is an internal tool driven by xtask).
 struct Options {
     inputs: Option<PathBuf>,
     peer_json: Vec<PathBuf>,
+    opencv_python: Option<PathBuf>,
+    /// Time the encoders' table only (`--encoders-only`), for work on the encoder.
+    encoders_only: bool,
     json: PathBuf,
     min_reps: usize,
     budget_ms: f64,
@@ -50,6 +61,8 @@ fn parse_options() -> Result<Options, String> {
     let mut o = Options {
         inputs: None,
         peer_json: Vec::new(),
+        opencv_python: None,
+        encoders_only: false,
         json: PathBuf::from("target/bench/vis-bench.json"),
         min_reps: 7,
         budget_ms: 400.0,
@@ -60,9 +73,11 @@ fn parse_options() -> Result<Options, String> {
         match a.as_str() {
             "--inputs" => o.inputs = Some(PathBuf::from(value()?)),
             "--peer-json" => o.peer_json.push(PathBuf::from(value()?)),
+            "--opencv-python" => o.opencv_python = Some(PathBuf::from(value()?)),
             "--json" => o.json = PathBuf::from(value()?),
             "--reps" => o.min_reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--quick" => o.budget_ms = 50.0,
+            "--encoders-only" => o.encoders_only = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -108,15 +123,25 @@ fn run() -> Result<(), String> {
             .num_threads(threads)
             .build()
             .map_err(|e| e.to_string())?;
-        for w in &workloads {
+        for w in workloads.iter().filter(|_| !opts.encoders_only) {
             let measured = pool.install(|| w.measure(threads, tmp.path(), &opts))?;
             rows.extend(measured);
         }
-        if let Some(dcgan) = workloads.first() {
+        if let Some(dcgan) = workloads.first().filter(|_| !opts.encoders_only) {
             rows.extend(pool.install(|| hook::measure(dcgan, threads, tmp.path(), &opts))?);
         }
+        rows.extend(pool.install(|| encoders::measure(&workloads, threads, &opts))?);
+        rows.extend(pool.install(|| gif::measure(&workloads, threads, tmp.path(), &opts))?);
     }
-    rows.extend(gallery::measure(tmp.path(), &opts)?);
+    match &opts.opencv_python {
+        Some(python) => rows.extend(encoders::opencv(python, &workloads, tmp.path(), &opts)?),
+        None => eprintln!(
+            "vis-bench: OpenCV's PNG encoder not timed: run through `cargo xtask bench --peer PYTHON`"
+        ),
+    }
+    if !opts.encoders_only {
+        rows.extend(gallery::measure(tmp.path(), &opts)?);
+    }
     for path in &opts.peer_json {
         for mut row in peer::rows(path)? {
             // The peer's grid moves the same input bytes as vis's.
@@ -134,6 +159,7 @@ fn run() -> Result<(), String> {
         None => "generated smooth inputs".to_owned(),
     };
     println!("{}", table::render(&rows, &source));
+    print!("{}", table::render_encoders(&rows));
     if let Some(parent) = opts.json.parent() {
         std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     }

@@ -39,6 +39,7 @@ pub(crate) fn rows(path: &Path) -> Result<Vec<Row>, String> {
                     .or_else(|| r["gif_bytes"].as_u64())
                     .unwrap_or(0),
                 mae: r["mae"].as_f64(),
+                pixels: None,
             })
         })
         .collect())

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use vis_ops::fs::write_atomic;
 use vis_ops::{
     ChannelOrder, FrameSpec, GifPalette, GridSpec, ImageBatch, PixelMap, PngSpeed, Quantize,
-    RenderSpec, Renderer, TensorFile, encode_gif, encode_png,
+    RenderSpec, Renderer, TensorFile, encode_apng, encode_gif, encode_png,
 };
 
 use crate::content::smooth;
@@ -76,6 +76,31 @@ impl Workload {
         self.nrow
     }
 
+    /// Its grid, drawn as the `grid` stage draws it (a sequence's first frame).
+    pub(crate) fn picture(&self) -> Result<vis_ops::RgbImage, String> {
+        let err = |e: vis_ops::Error| e.to_string();
+        if !self.is_sequence() {
+            let batches = self.batches()?;
+            return Renderer::default()
+                .grid(&batches, &self.spec())
+                .map_err(err);
+        }
+        let frames = self.frames()?;
+        let first = frames.frame(0).ok_or("no frame")?;
+        vis_ops::RgbImage::from_raw(first.width(), first.height(), first.as_bytes().to_vec())
+            .map_err(err)
+    }
+
+    /// A sequence's frames, every timestep (empty for images).
+    pub(crate) fn frames(&self) -> Result<vis_ops::RgbFrames, String> {
+        if !self.is_sequence() {
+            return vis_ops::RgbFrames::from_raw(0, 0, 0, Vec::new()).map_err(|e| e.to_string());
+        }
+        Renderer::default()
+            .frames(&self.batches()?, &self.spec(), &FrameSpec::default())
+            .map_err(|e| e.to_string())
+    }
+
     fn is_sequence(&self) -> bool {
         self.keys.first().is_some_and(|(_, s, _)| s.len() == 5)
     }
@@ -120,6 +145,7 @@ impl Workload {
             median_ms,
             bytes,
             mae,
+            pixels: None,
         };
         let batches = self.batches()?;
         let spec = self.spec();
@@ -199,6 +225,22 @@ impl Workload {
             let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
             let mae = gif_mae(&path, &exact)?;
             rows.push(row("grid+gif", total_ms, bytes, Some(mae)));
+
+            let path = dir.join(format!("{}_{threads}.png", self.name));
+            let mut result = Ok(());
+            let total_ms = time(&mut || {
+                result = renderer
+                    .frames(&batches, &spec, &frames_spec)
+                    .and_then(|frames| {
+                        write_atomic(&path, |w| {
+                            encode_apng(&frames, frames_spec.apng_delay(), PngSpeed::default(), w)
+                        })
+                    });
+            });
+            result.map_err(err)?;
+            let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+            let mae = apng_mae(&path, &exact)?;
+            rows.push(row("grid+apng", total_ms, bytes, Some(mae)));
         }
         Ok(rows)
     }
@@ -215,8 +257,37 @@ fn read_key(path: &Path, key: &str) -> Result<(String, Vec<usize>, Vec<f32>), St
     Ok((key.to_owned(), tensor.shape().to_vec(), data.to_vec()))
 }
 
+/// Mean absolute error per channel of the decoded APNG at `path` against `exact` frames (0
+/// unless something is broken).
+fn apng_mae(path: &Path, exact: &vis_ops::RgbFrames) -> Result<f64, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .map_err(|e| e.to_string())?;
+    let count = reader
+        .info()
+        .animation_control()
+        .map_or(0, |a| a.num_frames as usize);
+    if count != exact.len() {
+        return Err(format!(
+            "the APNG has {count} frames, {} were drawn",
+            exact.len()
+        ));
+    }
+    let (mut sum, mut n) = (0u64, 0u64);
+    for want in exact.iter() {
+        let mut buf = vec![0; reader.output_buffer_size().ok_or("no frame size")?];
+        let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+        for (g, w) in buf[..info.buffer_size()].iter().zip(want.as_bytes()) {
+            sum += u64::from(g.abs_diff(*w));
+            n += 1;
+        }
+    }
+    Ok(sum as f64 / n.max(1) as f64)
+}
+
 /// Mean absolute error per channel of the decoded GIF at `path` against `exact` frames.
-fn gif_mae(path: &Path, exact: &vis_ops::RgbFrames) -> Result<f64, String> {
+pub(crate) fn gif_mae(path: &Path, exact: &vis_ops::RgbFrames) -> Result<f64, String> {
     let mut opts = gif::DecodeOptions::new();
     opts.set_color_output(gif::ColorOutput::RGBA);
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;

@@ -108,6 +108,7 @@ fn bench(args: Vec<String>) -> Result<(), String> {
             vis.arg("--peer-json").arg(json);
         }
         inputs = Some(dumped);
+        vis.arg("--opencv-python").arg(&python);
     }
     if let Some(dir) = inputs {
         vis.arg("--inputs").arg(dir);

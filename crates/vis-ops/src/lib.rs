@@ -45,6 +45,8 @@ pub use image::{RgbFrames, RgbImage, RgbView};
 pub use kernel::{Kernel, PARALLEL_MIN_PIXELS};
 pub use layout::{GridLayout, MAX_PICTURE_BYTES, MAX_SIDE, default_nrow, picture_bytes};
 pub use memory::{Encoding, RenderMemory};
+#[doc(hidden)]
+pub use png::bench as png_bench;
 pub use png::{PngSpeed, encode_apng, encode_png};
 pub use render::{Renderer, render_frames, render_grid};
 pub use spec::{

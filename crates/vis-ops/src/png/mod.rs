@@ -80,14 +80,28 @@ pub(crate) fn working_bytes(speed: PngSpeed, width: usize, height: usize) -> usi
     strips.saturating_mul(per_strip)
 }
 
+/// Compresses one strip of filtered rows as raw deflate: the last strip ends the stream (a
+/// final block), the others end on a byte boundary (a sync flush) so that strips concatenate.
+pub type StripDeflate = dyn Fn(&[u8], bool) -> Vec<u8> + Sync;
+
 /// Filters and compresses the image's rows as a zlib stream, handing the pieces to `emit` in
 /// order, a few strips at a time.
-fn compress_fast(image: RgbView<'_>, mut emit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+fn compress_fast(image: RgbView<'_>, emit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    compress_strips(image, &deflate::deflate_strip, STRIP_BYTES, emit)
+}
+
+/// [`compress_fast`] with another deflate and strip size (`usize::MAX`: one strip).
+pub(crate) fn compress_strips(
+    image: RgbView<'_>,
+    deflate: &StripDeflate,
+    strip_bytes: usize,
+    mut emit: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let row_bytes = image.width() * 3;
     let height = image.height();
     let pixels = image.as_bytes();
     let row = |r: usize| pixels.get(r * row_bytes..(r + 1) * row_bytes);
-    let strip_rows = (STRIP_BYTES / (row_bytes + 1)).max(1);
+    let strip_rows = (strip_bytes / (row_bytes + 1)).max(1);
     let count = height.div_ceil(strip_rows);
     // zlib header (deflate, 32 KiB window, fastest).
     emit(&[0x78, 0x01])?;
@@ -107,11 +121,7 @@ fn compress_fast(image: RgbView<'_>, mut emit: impl FnMut(&[u8]) -> Result<()>) 
                     prev = Some(this);
                 }
                 let sum = simd_adler32::adler32(&filtered.as_slice());
-                (
-                    deflate::deflate_strip(&filtered, i + 1 == count),
-                    sum,
-                    filtered.len(),
-                )
+                (deflate(&filtered, i + 1 == count), sum, filtered.len())
             })
             .collect();
         for (bytes, sum, len) in pieces {
@@ -155,17 +165,54 @@ pub fn encode_png<'a, W: Write>(
     let encoder = rgb_encoder(out, image.width(), image.height(), speed)?;
     let mut writer = encoder.write_header()?;
     if speed == PngSpeed::Fast {
-        compress_fast(image, |piece| {
-            for chunk in piece.chunks(MAX_IDAT) {
-                writer.write_chunk(png::chunk::IDAT, chunk)?;
-            }
-            Ok(())
-        })?;
+        write_idat(&mut writer, |emit| compress_fast(image, emit))?;
     } else {
         writer.write_image_data(image.as_bytes())?;
     }
     writer.finish()?;
     Ok(())
+}
+
+/// Writes the zlib stream `compress` hands out in pieces as IDAT chunks.
+fn write_idat<W: Write>(
+    writer: &mut png::Writer<W>,
+    compress: impl FnOnce(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()>,
+) -> Result<()> {
+    compress(&mut |piece| {
+        for chunk in piece.chunks(MAX_IDAT) {
+            writer.write_chunk(png::chunk::IDAT, chunk)?;
+        }
+        Ok(())
+    })
+}
+
+/// Internals exposed for `cargo xtask bench` only, which times other deflate encoders behind
+/// vis's filters and strips: not part of the API, and may change in any release.
+#[doc(hidden)]
+pub mod bench {
+    use super::*;
+
+    /// Encodes `image` as [`encode_png`] does at [`PngSpeed::Fast`], with `deflate` compressing
+    /// each strip of about `strip_bytes` filtered bytes (`usize::MAX`: the whole image at once).
+    pub fn encode_png_with<W: Write>(
+        image: RgbView<'_>,
+        deflate: &StripDeflate,
+        strip_bytes: usize,
+        out: W,
+    ) -> Result<()> {
+        let encoder = rgb_encoder(out, image.width(), image.height(), PngSpeed::Fast)?;
+        let mut writer = encoder.write_header()?;
+        write_idat(&mut writer, |emit| {
+            compress_strips(image, deflate, strip_bytes, emit)
+        })?;
+        writer.finish()?;
+        Ok(())
+    }
+
+    pub use super::StripDeflate;
+
+    /// The filtered bytes per strip vis compresses at once.
+    pub const STRIP_BYTES: usize = super::STRIP_BYTES;
 }
 
 #[cfg(test)]
