@@ -38,20 +38,37 @@ fn a_short_gan_demo_writes_grids_and_says_where() {
         );
     }
     assert!(work.join("gan.safetensors").is_file());
-    // Both backends: the losses (logged at the last iteration), the quality figure before and
-    // after, the config, and the grids in a TensorBoard event file.
+    // Both backends: the losses (logged at the last iteration), the quality figures before
+    // training, at every visualization and after, the config, and the grids in a TensorBoard
+    // event file.
     let scalars = std::fs::read_to_string(work.join("vis_data/scalars.json")).unwrap();
     let lines: Vec<&str> = scalars.lines().collect();
-    assert_eq!(lines.len(), 3, "{scalars}");
+    assert_eq!(lines.len(), 4, "{scalars}");
+    for (line, step) in [(0, 0), (1, 1), (3, 2)] {
+        let figures: serde_json::Value = serde_json::from_str(lines[line]).unwrap();
+        let keys: Vec<&str> = figures
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "quality/colour_coverage",
+                "quality/confident_shapes",
+                "quality/kind_coverage",
+                "quality/pixel_statistics_distance",
+                "step"
+            ],
+            "{scalars}"
+        );
+        assert_eq!(figures["step"], step, "{scalars}");
+    }
     assert!(
-        lines[0].starts_with("{\"quality/pixel_statistics_distance\": "),
+        lines[2].contains("\"loss/loss_gen\": ") && lines[2].ends_with("\"step\": 2}"),
         "{scalars}"
     );
-    assert!(
-        lines[1].contains("\"loss/loss_gen\": ") && lines[1].ends_with("\"step\": 2}"),
-        "{scalars}"
-    );
-    assert!(lines[2].ends_with("\"step\": 2}"), "{scalars}");
     let config = std::fs::read_to_string(work.join("vis_data/config.json")).unwrap();
     assert!(config.contains("\"type\": \"GAN\""), "{config}");
     let events: Vec<_> = std::fs::read_dir(work.join("vis_data"))
@@ -63,6 +80,10 @@ fn a_short_gan_demo_writes_grids_and_says_where() {
     assert!(stdout.contains("tensorboard --logdir"), "{stdout}");
     assert!(stdout.contains("trained 2 iterations"), "{stdout}");
     assert!(stdout.contains("pixel statistics distance"), "{stdout}");
+    assert!(
+        stdout.contains("confident shapes: 0.00 before training"),
+        "{stdout}"
+    );
     assert!(stdout.contains("2 visualizations"), "{stdout}");
     assert!(
         stdout.contains(work.join("vis_data/vis_image").to_str().unwrap()),

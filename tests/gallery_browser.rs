@@ -181,6 +181,9 @@ fn the_demo_gallery_opens_at_the_latest_picture_of_every_name() {
         BTreeSet::from([
             "loss/loss_disc".to_owned(),
             "loss/loss_gen".to_owned(),
+            "quality/colour_coverage".to_owned(),
+            "quality/confident_shapes".to_owned(),
+            "quality/kind_coverage".to_owned(),
             "quality/pixel_statistics_distance".to_owned()
         ])
     );
@@ -349,7 +352,7 @@ fn the_controls_move_through_the_steps_and_keep_the_place() {
         "played": 40,
         "playLabel": "play",
         "charted": 40,
-        "charts": 3,
+        "charts": 6,
         "refreshed": [80, 1, 1],
         "sameDocument": true,
         "notice": "",

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo xtask bench [--peer PYTHON] [--inputs DIR] [--quick]
+//! cargo xtask train-classifier
 //! ```
 //!
 //! `bench` builds `vis-bench` in release mode and runs the four workloads of
@@ -23,12 +24,13 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask bench [--peer PYTHON] [--inputs DIR] [--quick]";
+const USAGE: &str = "usage: cargo xtask bench [--peer PYTHON] [--inputs DIR] [--quick] | cargo xtask train-classifier";
 
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("bench") => bench(args.collect()),
+        Some("train-classifier") => train_classifier(),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -58,6 +60,24 @@ fn run_cmd(mut cmd: Command) -> Result<(), String> {
     } else {
         Err(format!("{shown} failed with {status}"))
     }
+}
+
+/// Trains the demo's shape classifier and ships its weights in
+/// `crates/vis-demo/assets/shape_classifier.safetensors` (see `vis_demo::quality`).
+fn train_classifier() -> Result<(), String> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "vis-demo",
+        "--example",
+        "train_classifier",
+        "--",
+    ])
+    .arg(root().join("crates/vis-demo/assets/shape_classifier.safetensors"));
+    run_cmd(cmd)
 }
 
 fn bench(args: Vec<String>) -> Result<(), String> {

@@ -101,17 +101,24 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
     let report = report?;
 
     let secs = report.train_time.as_secs_f64();
-    let mut lines = vec![
-        format!(
-            "trained {} iterations in {secs:.1} s ({:.1} it/s)",
-            report.iters,
-            report.iters as f64 / secs.max(1e-9)
-        ),
-        format!(
-            "{}: {:.2} before training, {:.2} after (lower is better)",
-            report.quality_name, report.quality_first, report.quality_last
-        ),
-    ];
+    let mut lines = vec![format!(
+        "trained {} iterations in {secs:.1} s ({:.1} it/s)",
+        report.iters,
+        report.iters as f64 / secs.max(1e-9)
+    )];
+    for figure in &report.quality {
+        lines.push(format!(
+            "{}: {:.2} before training, {:.2} after ({} is better)",
+            figure.name,
+            figure.first,
+            figure.last,
+            if figure.higher_is_better {
+                "higher"
+            } else {
+                "lower"
+            }
+        ));
+    }
     if report.hook.visualizations > 0 {
         let n = report.hook.visualizations as f64;
         let blocking = report.hook.blocking.as_secs_f64() * 1e3 / n;

@@ -26,12 +26,13 @@
 pub mod datasets;
 mod error;
 pub mod models;
+pub mod quality;
 mod run;
 mod trainable;
 
 pub use error::{Error, Result};
 pub use run::{
-    DemoKind, DemoOptions, DemoReport, HookTiming, Progress, hook_config,
+    DemoKind, DemoOptions, DemoReport, Figure, HookTiming, Progress, QualityFigure, hook_config,
     pixel_statistics_distance, run,
 };
 pub use trainable::{Losses, TrainableModel};

@@ -1,6 +1,6 @@
 //! The main job behind `vis demo`: trains a reference model on built-in data with the
 //! visualization hook configured as in MMagic's README examples, then runs a test pass, and
-//! reports where the pictures are, a quality figure first vs last, and what the hook cost.
+//! reports where the pictures are, the quality figures first vs last, and what the hook cost.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,6 +19,7 @@ use vis_candle::{CandleEngine, Dataset, GenerativeModel, Inputs, Loader, SeededR
 use crate::datasets::{PairedShapes, Shapes};
 use crate::error::{Error, Result};
 use crate::models::{dcgan, ddpm, pix2pix};
+use crate::quality::ShapeClassifier;
 use crate::trainable::{Losses, TrainableModel};
 
 /// Which model the demo trains.
@@ -116,6 +117,55 @@ pub struct HookTiming {
     pub sampling: Duration,
 }
 
+/// A quality figure of a model's samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Figure {
+    /// What it measures (`confident shapes`), the scalar's tag after `quality/`.
+    pub name: &'static str,
+    /// Its value.
+    pub value: f32,
+    /// Whether higher is better.
+    pub higher_is_better: bool,
+}
+
+/// A quality figure before and after training.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QualityFigure {
+    /// What it measures.
+    pub name: &'static str,
+    /// Before training.
+    pub first: f32,
+    /// After training.
+    pub last: f32,
+    /// Whether higher is better.
+    pub higher_is_better: bool,
+}
+
+/// The shape figures of generated images `[N, 3, 32, 32]`, with the pixel-statistics distance
+/// to `real` beside them.
+fn shape_figures(
+    classifier: &ShapeClassifier,
+    fake: &Tensor,
+    real: &Tensor,
+) -> Result<Vec<Figure>> {
+    let scores = classifier.score(fake)?;
+    let figure = |name, value, higher_is_better| Figure {
+        name,
+        value,
+        higher_is_better,
+    };
+    Ok(vec![
+        figure("confident shapes", scores.confident, true),
+        figure("kind coverage", scores.kind_coverage, true),
+        figure("colour coverage", scores.colour_coverage, true),
+        figure(
+            "pixel statistics distance",
+            pixel_statistics_distance(fake, real)?,
+            false,
+        ),
+    ])
+}
+
 /// What a demo run did.
 #[derive(Clone, Debug)]
 pub struct DemoReport {
@@ -127,12 +177,9 @@ pub struct DemoReport {
     pub gallery_page: PathBuf,
     /// The trained weights, saved by the main process only.
     pub weights: Option<PathBuf>,
-    /// What the quality figure measures (lower is better).
-    pub quality_name: &'static str,
-    /// The figure before training.
-    pub quality_first: f32,
-    /// The figure after training.
-    pub quality_last: f32,
+    /// The quality figures, before and after training (each also logged at every
+    /// visualization as the scalar `quality/{name}`).
+    pub quality: Vec<QualityFigure>,
     /// Training iterations run.
     pub iters: usize,
     /// Time spent training, hook included.
@@ -310,9 +357,10 @@ pub fn run(
             let real = first_examples(train.as_ref(), 256, "img")?;
             let mut noise_rng = SeededRng::new(seed ^ 0x5EED);
             let fixed = model.noise(256, &mut noise_rng)?;
-            let quality = move |m: &mut dcgan::Dcgan| -> Result<f32> {
+            let classifier = ShapeClassifier::shipped(&device)?;
+            let quality = move |m: &mut dcgan::Dcgan| -> Result<Vec<Figure>> {
                 let fake = batch_tensor(&m.val_step(&Inputs::noise(fixed.clone()))?, "fake_img")?;
-                pixel_statistics_distance(&fake, &real)
+                shape_figures(&classifier, &fake, &real)
             };
             let engine = CandleEngine::new(model, batch, seed).with_train_data(Arc::clone(&train));
             let test: Vec<Inputs> = {
@@ -323,15 +371,7 @@ pub fn run(
                     .map(|_| m.noise(batch, &mut rng).map(Inputs::noise))
                     .collect::<vis_candle::Result<_>>()?
             };
-            train_and_test(
-                options,
-                engine,
-                train,
-                test,
-                "pixel statistics distance",
-                quality,
-                on_progress,
-            )
+            train_and_test(options, engine, train, test, quality, on_progress)
         }
         DemoKind::Translation => {
             let config = pix2pix::Config::default();
@@ -341,8 +381,13 @@ pub fn run(
             let val: Arc<dyn Dataset> = Arc::new(PairedShapes::new(64, seed ^ 0x7A1));
             let test: Arc<dyn Dataset> = Arc::new(PairedShapes::new(32, seed ^ 0x7E57));
             let val_batch = Loader::new(Arc::clone(&val), 64, None)?.next_batch()?;
-            let quality =
-                move |m: &mut pix2pix::Pix2Pix| -> Result<f32> { Ok(m.l1_on(&val_batch)?) };
+            let quality = move |m: &mut pix2pix::Pix2Pix| -> Result<Vec<Figure>> {
+                Ok(vec![Figure {
+                    name: "validation L1",
+                    value: m.l1_on(&val_batch)?,
+                    higher_is_better: false,
+                }])
+            };
             let engine = CandleEngine::new(model, batch, seed)
                 .with_train_data(Arc::clone(&train))
                 .with_val_data(val)
@@ -352,15 +397,7 @@ pub fn run(
             let test = (0..batches)
                 .map(|_| loader.next_batch().map(Inputs::data))
                 .collect::<vis_candle::Result<_>>()?;
-            train_and_test(
-                options,
-                engine,
-                train,
-                test,
-                "validation L1",
-                quality,
-                on_progress,
-            )
+            train_and_test(options, engine, train, test, quality, on_progress)
         }
         DemoKind::Ddpm => {
             let config = ddpm::Config::default();
@@ -368,14 +405,13 @@ pub fn run(
             let model = ddpm::Ddpm::new(config, seed, &device)?;
             let train: Arc<dyn Dataset> = Arc::new(Shapes::new(20_000, seed));
             let real = first_examples(train.as_ref(), 128, "img")?;
-            let quality = move |m: &mut ddpm::Ddpm| -> Result<f32> {
+            let classifier = ShapeClassifier::shipped(&device)?;
+            let quality = move |m: &mut ddpm::Ddpm| -> Result<Vec<Figure>> {
                 let mut args = serde_json::Map::new();
                 args.insert("num_batches".into(), json!(32));
                 let samples = m.val_step(&Inputs::arguments(args))?;
-                pixel_statistics_distance(
-                    &batch_tensor(&final_images(samples)?, "fake_img")?,
-                    &real,
-                )
+                let fake = batch_tensor(&final_images(samples)?, "fake_img")?;
+                shape_figures(&classifier, &fake, &real)
             };
             let engine = CandleEngine::new(model, batch, seed).with_train_data(Arc::clone(&train));
             let mut args = serde_json::Map::new();
@@ -385,7 +421,6 @@ pub fn run(
                 engine,
                 train,
                 vec![Inputs::arguments(args)],
-                "pixel statistics distance",
                 quality,
                 on_progress,
             )
@@ -404,8 +439,7 @@ fn train_and_test<M: TrainableModel>(
     engine: CandleEngine<M>,
     train: Arc<dyn Dataset>,
     test_inputs: Vec<Inputs>,
-    quality_name: &'static str,
-    mut quality: impl FnMut(&mut M) -> Result<f32>,
+    mut quality: impl FnMut(&mut M) -> Result<Vec<Figure>>,
     on_progress: &mut dyn FnMut(&Progress<'_>),
 ) -> Result<DemoReport> {
     let work_dir = &options.work_dir;
@@ -456,15 +490,31 @@ fn train_and_test<M: TrainableModel>(
         engine.inner.model_mut()
     }
 
-    model(&mut engine).set_train(false);
-    let quality_first = quality(model(&mut engine))?;
-    model(&mut engine).set_train(true);
-    let quality_tag = format!("quality/{}", quality_name.replace(' ', "_"));
-    lost += report_failure(
-        "recording the quality figure",
-        hook.visualizer()
-            .add_scalar(&quality_tag, f64::from(quality_first), 0),
-    );
+    // The quality figures in eval mode, logged as scalars at `step`.
+    let mut judge = |engine: &mut Timed<CandleEngine<M>>,
+                     hook: &mut VisualizationHook<Timed<CandleEngine<M>>>,
+                     step: u64|
+     -> Result<(Vec<Figure>, usize)> {
+        model(engine).set_train(false);
+        let figures = quality(model(engine))?;
+        model(engine).set_train(true);
+        let scalars = figures
+            .iter()
+            .map(|f| {
+                (
+                    format!("quality/{}", f.name.replace(' ', "_")),
+                    f64::from(f.value),
+                )
+            })
+            .collect();
+        let lost = report_failure(
+            "recording the quality figures",
+            hook.visualizer().add_scalars(scalars, step, None),
+        );
+        Ok((figures, lost))
+    };
+    let (first, failed) = judge(&mut engine, &mut hook, 0)?;
+    lost += failed;
     let mut window = LossWindow::default();
 
     let mut timing = HookTiming::default();
@@ -491,6 +541,10 @@ fn train_and_test<M: TrainableModel>(
         }
         // A failed picture is reported and training goes on.
         lost += report_failure(&format!("visualization at iteration {}", iter + 1), result);
+        // The figures at every visualization but the last iteration's (judged below).
+        if drew && iter + 1 < options.iters {
+            lost += judge(&mut engine, &mut hook, iter as u64 + 1)?.1;
+        }
         on_progress(&Progress {
             iter: iter + 1,
             iters: options.iters,
@@ -499,13 +553,19 @@ fn train_and_test<M: TrainableModel>(
     }
     let train_time = start.elapsed();
 
+    let (last, failed) = judge(&mut engine, &mut hook, options.iters as u64)?;
+    lost += failed;
     model(&mut engine).set_train(false);
-    let quality_last = quality(model(&mut engine))?;
-    lost += report_failure(
-        "recording the quality figure",
-        hook.visualizer()
-            .add_scalar(&quality_tag, f64::from(quality_last), options.iters as u64),
-    );
+    let quality = first
+        .iter()
+        .zip(&last)
+        .map(|(a, b)| QualityFigure {
+            name: a.name,
+            first: a.value,
+            last: b.value,
+            higher_is_better: a.higher_is_better,
+        })
+        .collect();
     let mut test_pictures = 0;
     for (batch_idx, inputs) in test_inputs.iter().enumerate() {
         let outputs = final_images(model(&mut engine).val_step(inputs)?)?;
@@ -536,9 +596,7 @@ fn train_and_test<M: TrainableModel>(
         picture_dir: vis_data.join("vis_image"),
         gallery_page: vis_data.join(vis_core::GALLERY_PAGE),
         weights,
-        quality_name,
-        quality_first,
-        quality_last,
+        quality,
         iters: options.iters,
         train_time,
         hook: timing,

@@ -100,11 +100,15 @@ fn a_short_translation_run_draws_train_and_val_grids_and_learns() {
     assert!(images.join("translation_train_60.png").is_file());
     assert!(images.join("translation_val_60.png").is_file());
     assert!(images.join("test_fake_shape_0.png").is_file());
+    let [l1] = report.quality.as_slice() else {
+        panic!("one figure: {:?}", report.quality);
+    };
+    assert_eq!((l1.name, l1.higher_is_better), ("validation L1", false));
     assert!(
-        report.quality_last < report.quality_first * 0.8,
+        l1.last < l1.first * 0.8,
         "validation L1 {} -> {}",
-        report.quality_first,
-        report.quality_last
+        l1.first,
+        l1.last
     );
 }
 

@@ -9,12 +9,29 @@ use vis_candle::Result;
 use vis_candle::SeededRng;
 use vis_candle::{Dataset, Example};
 
-/// The kinds of shape drawn.
+/// The kinds of shape drawn, numbered as [`ShapeLabel::kind`] counts them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Circle,
     Square,
     Triangle,
+}
+
+/// Shape kinds drawn (circle, square, triangle).
+pub const KINDS: usize = 3;
+
+/// Colour classes of the fills: the six sectors of the hue circle (red, yellow, green, cyan,
+/// blue, magenta), each drawn equally often.
+pub const COLOURS: usize = 6;
+
+/// What an image of [`Shapes`] shows: the kind of its shape (0 circle, 1 square, 2 triangle)
+/// and the hue sector of its fill (0 to 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShapeLabel {
+    /// The shape kind, below [`KINDS`].
+    pub kind: usize,
+    /// The fill's hue sector, below [`COLOURS`].
+    pub colour: usize,
 }
 
 /// One shape: kind, centre, radius (pixels) and colours, in an image of `size` pixels.
@@ -26,6 +43,8 @@ struct Scene {
     r: f32,
     fill: [f32; 3],
     background: [f32; 3],
+    /// The fill's hue sector (0..6).
+    colour: usize,
 }
 
 impl Scene {
@@ -43,6 +62,7 @@ impl Scene {
         // A saturated fill on a dark, muted background.
         let hue = rng.unit() * 6.0;
         let fill = hsv(hue, 0.75 + 0.25 * rng.unit(), 0.8 + 0.2 * rng.unit());
+        let colour = (hue as usize).min(COLOURS - 1);
         let background = hsv(rng.unit() * 6.0, 0.3 * rng.unit(), 0.1 + 0.25 * rng.unit());
         Self {
             kind,
@@ -51,6 +71,19 @@ impl Scene {
             r,
             fill,
             background,
+            colour,
+        }
+    }
+
+    fn label(&self) -> ShapeLabel {
+        let kind = match self.kind {
+            Kind::Circle => 0,
+            Kind::Square => 1,
+            Kind::Triangle => 2,
+        };
+        ShapeLabel {
+            kind,
+            colour: self.colour,
         }
     }
 
@@ -128,6 +161,11 @@ impl Shapes {
             seed,
             size: Self::SIZE,
         }
+    }
+
+    /// What example `index` shows.
+    pub fn label(&self, index: usize) -> ShapeLabel {
+        Scene::random(&mut example_rng(self.seed, index), self.size).label()
     }
 }
 
