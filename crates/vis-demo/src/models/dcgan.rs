@@ -47,8 +47,12 @@ impl Default for Config {
             latent: 64,
             width: 64,
             batch_size: 32,
-            lr: 2e-4,
-            ema_decay: 0.999,
+            // DCGAN's 2e-4 left the 1000-iteration demo's shapes blobby: 5e-4 gave 3x the
+            // confident shapes (0.11 to 0.36) and colours as evenly spread as the data's.
+            lr: 5e-4,
+            // A window of about 100 steps: 0.999's still held 0.999^1000 = 37 % of the first
+            // weights at the end of the demo's 1000 steps.
+            ema_decay: 0.99,
         }
     }
 }
