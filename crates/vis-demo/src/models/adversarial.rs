@@ -1,5 +1,5 @@
 //! What the two GANs of the demo (the DCGAN and pix2pix) share: a generator's and a
-//! discriminator's weights, their Adam optimisers (DCGAN's betas 0.5 and 0.999), the
+//! discriminator's weights, their Adam optimisers (beta2 0.999, beta1 the model's), the
 //! discriminator's logistic step and the generator's non-saturating loss.
 
 use std::path::Path;
@@ -31,18 +31,19 @@ fn logistic(logits: &Tensor, target: f64) -> Result<Tensor> {
 
 impl Adversaries {
     /// Initialises the weights of both networks (already built on `gen_vars` and `disc_vars`)
-    /// from `rng` and makes their optimisers, each with learning rate `lr`.
+    /// from `rng` and makes their optimisers, each with learning rate `lr` and Adam's `beta1`.
     pub(crate) fn new(
         gen_vars: VarMap,
         disc_vars: VarMap,
         lr: f64,
+        beta1: f64,
         rng: &mut SeededRng,
     ) -> Result<Self> {
         initialise(&gen_vars, Scheme::Gan, rng)?;
         initialise(&disc_vars, Scheme::Gan, rng)?;
         let params = ParamsAdamW {
             lr,
-            beta1: 0.5,
+            beta1,
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,

@@ -39,6 +39,8 @@ pub struct Config {
     pub lr: f64,
     /// Weight of the old average at each step of the generator's moving average.
     pub ema_decay: f64,
+    /// Adam's first-moment decay for both networks.
+    pub beta1: f64,
 }
 
 impl Default for Config {
@@ -53,6 +55,9 @@ impl Default for Config {
             // A window of about 100 steps: 0.999's still held 0.999^1000 = 37 % of the first
             // weights at the end of the demo's 1000 steps.
             ema_decay: 0.99,
+            // Without momentum (as BigGAN and StyleGAN train) against DCGAN's 0.5: confident
+            // shapes 0.36 to 0.43, distance 21.9 to 17.5 on the default run.
+            beta1: 0.0,
         }
     }
 }
@@ -188,7 +193,7 @@ impl Dcgan {
             &config,
             VarBuilder::from_varmap(&disc_vars, DType::F32, device),
         )?;
-        let adversaries = Adversaries::new(gen_vars, disc_vars, config.lr, &mut rng)?;
+        let adversaries = Adversaries::new(gen_vars, disc_vars, config.lr, config.beta1, &mut rng)?;
         // The moving average starts from the generator's first weights.
         let ema_vars = VarMap::new();
         let ema = Generator::new(
@@ -336,6 +341,7 @@ mod tests {
             batch_size: 4,
             lr: 2e-4,
             ema_decay: 0.5,
+            beta1: 0.5,
         }
     }
 

@@ -211,7 +211,7 @@ impl Pix2Pix {
             config.width,
             VarBuilder::from_varmap(&disc_vars, DType::F32, device),
         )?;
-        let adversaries = Adversaries::new(gen_vars, disc_vars, config.lr, &mut rng)?;
+        let adversaries = Adversaries::new(gen_vars, disc_vars, config.lr, 0.5, &mut rng)?;
         Ok(Self {
             config,
             device: device.clone(),
