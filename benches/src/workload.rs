@@ -5,8 +5,8 @@ use std::path::Path;
 use rayon::prelude::*;
 use vis_ops::fs::write_atomic;
 use vis_ops::{
-    ChannelOrder, FrameSpec, GifPalette, GridSpec, ImageBatch, PixelMap, PngSpeed, Quantize,
-    RenderSpec, Renderer, TensorFile, encode_apng, encode_gif, encode_png,
+    AnimationFormat, ChannelOrder, FrameSpec, GifPalette, GridSpec, ImageBatch, PixelMap, PngSpeed,
+    Quantize, RenderSpec, Renderer, TensorFile, encode_apng, encode_gif, encode_png,
 };
 
 use crate::content::smooth;
@@ -205,42 +205,45 @@ impl Workload {
                 .map_err(err)?;
             rows.push(row("grid", grid_ms, self.input_bytes(), None));
 
-            let path = dir.join(format!("{}_{threads}.gif", self.name));
-            let mut result = Ok(());
-            let total_ms = time(&mut || {
-                result = renderer
-                    .frames(&batches, &spec, &frames_spec)
-                    .and_then(|frames| {
-                        write_atomic(&path, |w| {
-                            encode_gif(
-                                &frames,
-                                frames_spec.gif_delay_cs(),
-                                GifPalette::default(),
-                                w,
-                            )
-                        })
-                    });
-            });
-            result.map_err(err)?;
-            let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
-            let mae = gif_mae(&path, &exact)?;
-            rows.push(row("grid+gif", total_ms, bytes, Some(mae)));
-
-            let path = dir.join(format!("{}_{threads}.png", self.name));
-            let mut result = Ok(());
-            let total_ms = time(&mut || {
-                result = renderer
-                    .frames(&batches, &spec, &frames_spec)
-                    .and_then(|frames| {
-                        write_atomic(&path, |w| {
-                            encode_apng(&frames, frames_spec.apng_delay(), PngSpeed::default(), w)
-                        })
-                    });
-            });
-            result.map_err(err)?;
-            let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
-            let mae = apng_mae(&path, &exact)?;
-            rows.push(row("grid+apng", total_ms, bytes, Some(mae)));
+            // The same frames as a GIF and as an APNG, each drawn, encoded and written.
+            for (stage, format) in [
+                ("grid+gif", AnimationFormat::Gif),
+                ("grid+apng", AnimationFormat::Apng),
+            ] {
+                let extension = match format {
+                    AnimationFormat::Gif => "gif",
+                    AnimationFormat::Apng => "png",
+                };
+                let path = dir.join(format!("{}_{threads}.{extension}", self.name));
+                let mut result = Ok(());
+                let total_ms = time(&mut || {
+                    result = renderer
+                        .frames(&batches, &spec, &frames_spec)
+                        .and_then(|frames| {
+                            write_atomic(&path, |w| match format {
+                                AnimationFormat::Gif => encode_gif(
+                                    &frames,
+                                    frames_spec.gif_delay_cs(),
+                                    GifPalette::default(),
+                                    w,
+                                ),
+                                AnimationFormat::Apng => encode_apng(
+                                    &frames,
+                                    frames_spec.apng_delay(),
+                                    PngSpeed::default(),
+                                    w,
+                                ),
+                            })
+                        });
+                });
+                result.map_err(err)?;
+                let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len();
+                let mae = match format {
+                    AnimationFormat::Gif => gif_mae(&path, &exact)?,
+                    AnimationFormat::Apng => apng_mae(&path, &exact)?,
+                };
+                rows.push(row(stage, total_ms, bytes, Some(mae)));
+            }
         }
         Ok(rows)
     }
