@@ -11,7 +11,7 @@ use candle_nn::{BatchNorm, VarBuilder, VarMap};
 use vis_core::DataSample;
 
 use super::adversarial::Adversaries;
-use super::conv::{Conv, upsample2x};
+use super::conv::Conv;
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -94,7 +94,7 @@ impl Up {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let x = self.conv.forward(&upsample2x(x)?)?;
+        let x = self.conv.forward_upsampled(x)?;
         Ok(self.bn.forward_t(&x, train)?.relu()?)
     }
 }
@@ -135,7 +135,7 @@ impl Generator {
         let y = Tensor::cat(&[&u1.forward(&x4, train)?, &x3], 1)?;
         let y = Tensor::cat(&[&u2.forward(&y, train)?, &x2], 1)?;
         let y = Tensor::cat(&[&u3.forward(&y, train)?, &x1], 1)?;
-        Ok(self.out.forward(&upsample2x(&y)?)?.tanh()?)
+        Ok(self.out.forward_upsampled(&y)?.tanh()?)
     }
 }
 
