@@ -1,5 +1,5 @@
 //! vis-demo: what `vis demo` trains and how. Reference models in candle-nn ([`models`]: a
-//! DCGAN, a pix2pix U-Net with a PatchGAN discriminator, a small DDPM), procedural data to train
+//! class-conditional DCGAN, a pix2pix U-Net with a PatchGAN discriminator, a small DDPM), procedural data to train
 //! them on ([`datasets`]), and the training loop with the visualization hook ([`run`]). Users of
 //! vis depend on `vis-candle`; this crate is the demo built on it.
 //!

@@ -47,7 +47,7 @@ impl DemoKind {
     /// Training iterations when not given.
     pub fn default_iters(self) -> usize {
         match self {
-            DemoKind::Gan => 1000,
+            DemoKind::Gan => 1250,
             DemoKind::Translation => 300,
             DemoKind::Ddpm => 600,
         }
@@ -56,7 +56,7 @@ impl DemoKind {
     /// Visualization interval when not given: about ten pictures a run.
     pub fn default_interval(self) -> u64 {
         match self {
-            DemoKind::Gan => 100,
+            DemoKind::Gan => 125,
             DemoKind::Translation => 30,
             DemoKind::Ddpm => 150,
         }

@@ -136,13 +136,25 @@ fn render(scene: &Scene, size: usize, colour: impl Fn(f32) -> [f32; 3]) -> Resul
     Ok(Tensor::from_vec(data, (3, size, size), &Device::Cpu)?)
 }
 
+/// `label` as `[KINDS + COLOURS]` (f32): the one-hot kind, then the one-hot colour.
+fn one_hot(label: ShapeLabel) -> Result<Tensor> {
+    let mut values = vec![0f32; KINDS + COLOURS];
+    for i in [label.kind, KINDS + label.colour] {
+        if let Some(slot) = values.get_mut(i) {
+            *slot = 1.0;
+        }
+    }
+    Ok(Tensor::from_vec(values, KINDS + COLOURS, &Device::Cpu)?)
+}
+
 /// The generator of example `index` of a dataset seeded with `seed`.
 fn example_rng(seed: u64, index: usize) -> SeededRng {
     SeededRng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64).wrapping_add(1))
 }
 
 /// 32x32 coloured circles, squares and triangles on muted backgrounds: key `img`,
-/// `[3, 32, 32]` in [-1, 1].
+/// `[3, 32, 32]` in [-1, 1], and what it shows under `label`, `[9]`: the one-hot kind (circle,
+/// square, triangle), then the one-hot fill colour ([`COLOURS`] hue sectors).
 #[derive(Clone, Debug)]
 pub struct Shapes {
     len: usize,
@@ -183,7 +195,10 @@ impl Dataset for Shapes {
                 scene.background
             }
         })?;
-        Ok(Example::from([("img".to_owned(), img)]))
+        Ok(Example::from([
+            ("img".to_owned(), img),
+            ("label".to_owned(), one_hot(scene.label())?),
+        ]))
     }
 }
 
@@ -262,6 +277,11 @@ mod tests {
         assert_ne!(x, values(&b.get(3).unwrap()["img"]));
         assert_ne!(x, values(&a.get(4).unwrap()["img"]));
         assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
+        let label = a.label(3);
+        let mut expected = vec![0f32; KINDS + COLOURS];
+        expected[label.kind] = 1.0;
+        expected[KINDS + label.colour] = 1.0;
+        assert_eq!(values(&a.get(3).unwrap()["label"]), expected);
         let p = PairedShapes::new(4, 1).get(0).unwrap();
         assert_eq!(p["img_outline"].dims(), &[3, 64, 64]);
         assert_eq!(p["img_shape"].dims(), &[3, 64, 64]);

@@ -1,7 +1,21 @@
-//! A DCGAN for 32x32 RGB images: a generator from latent noise (linear to 4x4, then three
-//! nearest-neighbour upsamplings each followed by a 3x3 convolution; candle's CPU transposed
-//! convolution is slow) and a discriminator of strided 4x4 convolutions, trained with the
-//! non-saturating logistic loss, plus an exponential moving average of the generator's weights.
+//! A class-conditional DCGAN for the 32x32 shapes: a generator from latent noise and a label
+//! (the shape's kind and fill colour, one-hot each) and a discriminator that is told the
+//! label too, trained with the non-saturating logistic loss, plus an exponential moving
+//! average of the generator's weights.
+//!
+//! - Generator: a linear layer to 4x4, then three nearest-neighbour upsamplings each followed
+//!   by a 3x3 convolution (resize-convolution, against the checkerboards of transposed ones;
+//!   see [`Conv::forward_upsampled`]). After each batch norm, a scale and a shift per channel
+//!   computed from the noise and the label (BigGAN's conditional batch norm with the latent
+//!   fed to every block) let every layer see what it is to draw.
+//! - Discriminator: strided 4x4 convolutions and a logit per image, plus the inner product of
+//!   its features with an embedding of the label (the projection discriminator of Miyato and
+//!   Koyama, 2018), so it learns whether an image shows the kind and colour it was given.
+//!
+//! The label rides in the noise: [`GenerativeModel::noise`] draws a latent and a random label
+//! and returns both, `[N, latent + 9]`, so the hook's fixed inputs fix the labels too.
+//! Training batches carry the real images' labels under the key `label` (`[N, 9]`, as
+//! [`Shapes`](crate::datasets::Shapes) gives them).
 //!
 //! `val_step` draws with the generator the inputs' `sample_model` kwarg names, as MMagic's
 //! `BaseGAN`: `orig` (the default), `ema`, or `ema/orig` for both, as nested samples under the
@@ -16,12 +30,13 @@ use candle_nn::{BatchNorm, Linear, VarBuilder, VarMap};
 use vis_core::DataSample;
 
 use super::adversarial::Adversaries;
-use super::conv::{Conv, upsample2x};
+use super::conv::Conv;
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
 use vis_candle::{GenerativeModel, InputBatch, Inputs};
 
+use crate::datasets::{COLOURS, KINDS};
 use crate::trainable::{Losses, TrainableModel};
 use vis_candle::SeededRng;
 
@@ -30,8 +45,8 @@ use vis_candle::SeededRng;
 pub struct Config {
     /// Length of the latent noise vector.
     pub latent: usize,
-    /// Channels of the generator's first feature map (halved at each upsampling) and of the
-    /// discriminator's last.
+    /// Channels of the generator's first feature map (halved at the first upsampling, then
+    /// kept) and of the discriminator's last.
     pub width: usize,
     /// Training batch size.
     pub batch_size: usize,
@@ -67,11 +82,16 @@ fn conv(cin: usize, cout: usize, k: usize, stride: usize, vb: VarBuilder) -> Res
     Conv::new(cin, cout, k, stride, padding, vb)
 }
 
+/// Length of a label: the one-hot kind, then the one-hot fill colour.
+pub const LABEL: usize = KINDS + COLOURS;
+
 /// The generator.
 struct Generator {
     fc: Linear,
-    bn0: BatchNorm,
-    convs: Vec<(Conv, BatchNorm)>,
+    /// Batch norms, each with the linear map from noise and label to its channels' scales and
+    /// shifts.
+    norms: Vec<(BatchNorm, Linear)>,
+    convs: Vec<Conv>,
     out: Conv,
     width: usize,
 }
@@ -79,48 +99,62 @@ struct Generator {
 impl Generator {
     fn new(c: &Config, vb: VarBuilder) -> Result<Self> {
         let w = c.width;
-        let fc = candle_nn::linear(c.latent, w * 16, vb.pp("fc"))?;
-        let bn0 = candle_nn::batch_norm(w, 1e-5, vb.pp("bn0"))?;
+        let input = c.latent + LABEL;
+        let fc = candle_nn::linear(input, w * 16, vb.pp("fc"))?;
+        // 16x16 keeps the 8x8 channels: halving them again left the shapes' edges soft
+        // (confident shapes 0.46 to 0.63 with the rest of this design).
+        let channels = [w, w / 2, w / 2];
+        let mut norms = Vec::with_capacity(channels.len());
+        for (i, &ch) in channels.iter().enumerate() {
+            norms.push((
+                candle_nn::batch_norm(ch, 1e-5, vb.pp(format!("bn{i}")))?,
+                candle_nn::linear(input, 2 * ch, vb.pp(format!("modulation{i}")))?,
+            ));
+        }
         let convs = vec![
-            (
-                conv(w, w / 2, 3, 1, vb.pp("conv1"))?,
-                candle_nn::batch_norm(w / 2, 1e-5, vb.pp("bn1"))?,
-            ),
-            (
-                conv(w / 2, w / 4, 3, 1, vb.pp("conv2"))?,
-                candle_nn::batch_norm(w / 4, 1e-5, vb.pp("bn2"))?,
-            ),
+            conv(w, w / 2, 3, 1, vb.pp("conv1"))?,
+            conv(w / 2, w / 2, 3, 1, vb.pp("conv2"))?,
         ];
-        let out = conv(w / 4, 3, 3, 1, vb.pp("conv3"))?;
+        let out = conv(w / 2, 3, 3, 1, vb.pp("conv3"))?;
         Ok(Self {
             fc,
-            bn0,
+            norms,
             convs,
             out,
             width: w,
         })
     }
 
-    /// Images `[N, 3, 32, 32]` in [-1, 1] from noise `[N, latent]`.
+    /// Images `[N, 3, 32, 32]` in [-1, 1] from noise and labels `[N, latent + LABEL]`.
     fn forward(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         let n = z.dim(0)?;
-        let mut x = self
-            .fc
-            .forward(z)?
-            .reshape((n, self.width, 4, 4))?
-            .apply_t(&self.bn0, train)?
-            .relu()?;
-        for (conv, bn) in &self.convs {
-            x = upsample2x(&x)?.apply(conv)?.apply_t(bn, train)?.relu()?;
+        // Batch norm, then the scale (1 + g) and shift b that `z` gives each channel, then ReLU.
+        let normalise = |x: &Tensor, i: usize| -> Result<Tensor> {
+            let Some((bn, modulation)) = self.norms.get(i) else {
+                return Err(Error::Model(format!("the generator has no batch norm {i}")));
+            };
+            let x = x.apply_t(bn, train)?;
+            let ch = x.dim(1)?;
+            let gb = modulation.forward(z)?;
+            let g = (gb.narrow(1, 0, ch)? + 1.0)?.reshape((n, ch, 1, 1))?;
+            let b = gb.narrow(1, ch, ch)?.reshape((n, ch, 1, 1))?;
+            Ok(x.broadcast_mul(&g)?.broadcast_add(&b)?.relu()?)
+        };
+        let first = self.fc.forward(z)?.reshape((n, self.width, 4, 4))?;
+        let mut x = normalise(&first, 0)?;
+        for (i, conv) in self.convs.iter().enumerate() {
+            x = normalise(&conv.forward_upsampled(&x)?, i + 1)?;
         }
-        Ok(upsample2x(&x)?.apply(&self.out)?.tanh()?)
+        Ok(self.out.forward_upsampled(&x)?.tanh()?)
     }
 }
 
-/// The discriminator: a logit per image.
+/// The discriminator: a logit per image and label.
 struct Discriminator {
     convs: Vec<(Conv, Option<BatchNorm>)>,
     fc: Linear,
+    /// The label's embedding, against which the features are projected.
+    projection: Linear,
 }
 
 impl Discriminator {
@@ -138,10 +172,16 @@ impl Discriminator {
             ),
         ];
         let fc = candle_nn::linear(w * 16, 1, vb.pp("fc"))?;
-        Ok(Self { convs, fc })
+        let projection = candle_nn::linear_no_bias(LABEL, w * 16, vb.pp("projection"))?;
+        Ok(Self {
+            convs,
+            fc,
+            projection,
+        })
     }
 
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    /// Logits `[N, 1]` for images `[N, 3, 32, 32]` shown with labels `[N, LABEL]`.
+    fn forward(&self, x: &Tensor, labels: &Tensor, train: bool) -> Result<Tensor> {
         let mut x = x.clone();
         for (conv, bn) in &self.convs {
             x = x.apply(conv)?;
@@ -150,7 +190,9 @@ impl Discriminator {
             }
             x = candle_nn::ops::leaky_relu(&x, 0.2)?;
         }
-        Ok(x.flatten_from(1)?.apply(&self.fc)?)
+        let features = x.flatten_from(1)?;
+        let projected = (&features * labels.apply(&self.projection)?)?.sum_keepdim(1)?;
+        Ok((features.apply(&self.fc)? + projected)?)
     }
 }
 
@@ -218,14 +260,28 @@ impl Dcgan {
         &self.config
     }
 
-    /// Images `[N, 3, 32, 32]` for noise `[N, latent]`, in the current train/eval mode.
+    /// Images `[N, 3, 32, 32]` for noise and labels `[N, latent + LABEL]` (as
+    /// [`GenerativeModel::noise`] draws them), in the current train/eval mode.
     pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        self.generator.forward(&z.detach(), self.train)
+        self.generator.forward(&self.checked(z)?, self.train)
     }
 
     /// The same from the moving average of the generator's weights.
     pub fn generate_ema(&self, z: &Tensor) -> Result<Tensor> {
-        self.ema.forward(&z.detach(), self.train)
+        self.ema.forward(&self.checked(z)?, self.train)
+    }
+
+    /// `z` detached, once it is known to be `[N, latent + LABEL]`.
+    fn checked(&self, z: &Tensor) -> Result<Tensor> {
+        let width = self.config.latent + LABEL;
+        match z.dims() {
+            [_, w] if *w == width => Ok(z.detach()),
+            dims => Err(Error::Model(format!(
+                "the DCGAN draws from noise and labels [N, {width}] (latent {}, then the one-hot \
+                 kind and colour), got {dims:?}; draw them with its noise()",
+                self.config.latent
+            ))),
+        }
     }
 }
 
@@ -256,8 +312,22 @@ impl GenerativeModel for Dcgan {
         &self.device
     }
 
+    /// Latent noise `[N, latent]` and a label drawn uniformly (kind and colour), side by
+    /// side: `[N, latent + LABEL]`.
     fn noise(&self, num_batches: usize, rng: &mut SeededRng) -> Result<Tensor> {
-        rng.normal(&[num_batches, self.config.latent], &self.device)
+        let z = rng.normal(&[num_batches, self.config.latent], &self.device)?;
+        let mut labels = vec![0f32; num_batches * LABEL];
+        for row in labels.chunks_exact_mut(LABEL) {
+            let kind = rng.below(KINDS);
+            let colour = KINDS + rng.below(COLOURS);
+            for i in [kind, colour] {
+                if let Some(slot) = row.get_mut(i) {
+                    *slot = 1.0;
+                }
+            }
+        }
+        let labels = Tensor::from_vec(labels, (num_batches, LABEL), &self.device)?;
+        Ok(Tensor::cat(&[z, labels], 1)?)
     }
 
     fn set_train(&mut self, train: bool) {
@@ -295,16 +365,35 @@ impl TrainableModel for Dcgan {
             .get("img")
             .ok_or_else(|| Error::Model("the DCGAN trains on batches with an 'img' key".into()))?
             .to_device(&self.device)?;
+        let real_labels = batch
+            .get("label")
+            .ok_or_else(|| {
+                Error::Model(
+                    "the DCGAN is class-conditional and trains on batches with a 'label' key \
+                     (the one-hot kind and colour, as the shapes dataset gives them)"
+                        .into(),
+                )
+            })?
+            .to_device(&self.device)?;
         let n = real.dim(0)?;
+        if real_labels.dims() != [n, LABEL] {
+            return Err(Error::Model(format!(
+                "the DCGAN's labels must be [{n}, {LABEL}] (one-hot kind and colour), got {:?}",
+                real_labels.dims()
+            )));
+        }
         let z = self.noise(n, rng)?;
+        let fake_labels = z.narrow(1, self.config.latent, LABEL)?;
         let fake = self.generator.forward(&z, true)?;
-        let real_logits = self.discriminator.forward(&real, true)?;
-        let fake_logits = self.discriminator.forward(&fake.detach(), true)?;
+        let real_logits = self.discriminator.forward(&real, &real_labels, true)?;
+        let fake_logits = self
+            .discriminator
+            .forward(&fake.detach(), &fake_labels, true)?;
         let loss_disc = self
             .adversaries
             .step_discriminator(&real_logits, &fake_logits)?;
 
-        let fake_logits = self.discriminator.forward(&fake, true)?;
+        let fake_logits = self.discriminator.forward(&fake, &fake_labels, true)?;
         let loss_gen = Adversaries::generator_loss(&fake_logits)?;
         self.adversaries.step_generator(&loss_gen)?;
         blend(
@@ -333,6 +422,7 @@ impl TrainableModel for Dcgan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vis_candle::Dataset;
 
     fn tiny() -> Config {
         Config {
@@ -343,6 +433,53 @@ mod tests {
             ema_decay: 0.5,
             beta1: 0.5,
         }
+    }
+
+    /// A training batch of `images` `[4, ...]`, labelled as four shapes of the dataset.
+    fn batch_of(images: Tensor) -> Batch {
+        let data = crate::datasets::Shapes::new(4, 0);
+        let labels: Vec<Tensor> = (0..4)
+            .map(|i| data.get(i).unwrap()["label"].clone())
+            .collect();
+        Batch::from([
+            ("img".to_owned(), images),
+            ("label".to_owned(), Tensor::stack(&labels, 0).unwrap()),
+        ])
+    }
+
+    #[test]
+    fn noise_carries_one_kind_and_one_colour_and_a_batch_must_carry_labels() {
+        let mut rng = SeededRng::new(3);
+        let mut model = Dcgan::new(tiny(), 1, &Device::Cpu).unwrap();
+        let z = model.noise(64, &mut rng).unwrap();
+        assert_eq!(z.dims(), &[64, 8 + LABEL]);
+        let labels = z.narrow(1, 8, LABEL).unwrap().to_vec2::<f32>().unwrap();
+        let mut kinds = [0; KINDS];
+        for row in &labels {
+            let (kind, colour) = row.split_at(KINDS);
+            assert_eq!(kind.iter().sum::<f32>(), 1.0, "{row:?}");
+            assert_eq!(colour.iter().sum::<f32>(), 1.0, "{row:?}");
+            kinds[kind.iter().position(|&v| v == 1.0).unwrap()] += 1;
+        }
+        assert!(kinds.iter().all(|&k| k > 10), "{kinds:?}");
+        // Noise without the label is refused by name.
+        let bare = rng.normal(&[2, 8], &Device::Cpu).unwrap();
+        let err = model.generate(&bare).unwrap_err().to_string();
+        assert!(err.contains("[N, 17]") && err.contains("noise()"), "{err}");
+        // So is a batch of images without labels, or with labels of another shape.
+        let images = Tensor::zeros((4, 3, 32, 32), DType::F32, &Device::Cpu).unwrap();
+        let unlabelled = Batch::from([("img".to_owned(), images.clone())]);
+        let err = model.train_step(&unlabelled, &mut rng).unwrap_err();
+        assert!(err.to_string().contains("'label'"), "{err}");
+        let wrong = Batch::from([
+            ("img".to_owned(), images),
+            (
+                "label".to_owned(),
+                Tensor::zeros((4, 3), DType::F32, &Device::Cpu).unwrap(),
+            ),
+        ]);
+        let err = model.train_step(&wrong, &mut rng).unwrap_err();
+        assert!(err.to_string().contains("[4, 9]"), "{err}");
     }
 
     #[test]
@@ -358,10 +495,7 @@ mod tests {
             samples[0].vis_tensor("fake_img").unwrap().shape(),
             &[3, 32, 32]
         );
-        let batch = Batch::from([(
-            "img".to_owned(),
-            Tensor::zeros((4, 3, 32, 32), DType::F32, &Device::Cpu).unwrap(),
-        )]);
+        let batch = batch_of(Tensor::zeros((4, 3, 32, 32), DType::F32, &Device::Cpu).unwrap());
         model.set_train(true);
         let losses = model.train_step(&batch, &mut rng).unwrap();
         assert!(losses.iter().all(|(_, v)| v.is_finite()));
@@ -400,10 +534,7 @@ mod tests {
             values(model.generate(&z).unwrap()),
             values(model.generate_ema(&z).unwrap())
         );
-        let batch = Batch::from([(
-            "img".to_owned(),
-            Tensor::ones((4, 3, 32, 32), DType::F32, &Device::Cpu).unwrap(),
-        )]);
+        let batch = batch_of(Tensor::ones((4, 3, 32, 32), DType::F32, &Device::Cpu).unwrap());
         model.set_train(true);
         model.train_step(&batch, &mut rng).unwrap();
         model.set_train(false);
