@@ -1,7 +1,8 @@
 //! vis-demo: what `vis demo` trains and how. Reference models in candle-nn ([`models`]: a
-//! class-conditional DCGAN, a pix2pix U-Net with a PatchGAN discriminator, a small DDPM), procedural data to train
-//! them on ([`datasets`]), and the training loop with the visualization hook ([`run`]). Users of
-//! vis depend on `vis-candle`; this crate is the demo built on it.
+//! class-conditional DCGAN, a pix2pix U-Net with a PatchGAN discriminator, a small DDPM),
+//! procedural data to train them on ([`datasets`]), and the training loop with the
+//! visualization hook ([`run`]). Users of vis depend on `vis-candle`; this crate is the demo
+//! built on it.
 //!
 //! ```no_run
 //! use vis_demo::{DemoKind, DemoOptions};

@@ -34,6 +34,22 @@ pub struct ShapeLabel {
     pub colour: usize,
 }
 
+impl ShapeLabel {
+    /// Length of [`ShapeLabel::one_hot`]: the kinds, then the colours.
+    pub const LEN: usize = KINDS + COLOURS;
+
+    /// The one-hot kind, then the one-hot colour.
+    pub fn one_hot(&self) -> [f32; Self::LEN] {
+        let mut values = [0f32; Self::LEN];
+        for i in [self.kind, KINDS + self.colour] {
+            if let Some(slot) = values.get_mut(i) {
+                *slot = 1.0;
+            }
+        }
+        values
+    }
+}
+
 /// One shape: kind, centre, radius (pixels) and colours, in an image of `size` pixels.
 #[derive(Clone, Copy, Debug)]
 struct Scene {
@@ -136,17 +152,6 @@ fn render(scene: &Scene, size: usize, colour: impl Fn(f32) -> [f32; 3]) -> Resul
     Ok(Tensor::from_vec(data, (3, size, size), &Device::Cpu)?)
 }
 
-/// `label` as `[KINDS + COLOURS]` (f32): the one-hot kind, then the one-hot colour.
-fn one_hot(label: ShapeLabel) -> Result<Tensor> {
-    let mut values = vec![0f32; KINDS + COLOURS];
-    for i in [label.kind, KINDS + label.colour] {
-        if let Some(slot) = values.get_mut(i) {
-            *slot = 1.0;
-        }
-    }
-    Ok(Tensor::from_vec(values, KINDS + COLOURS, &Device::Cpu)?)
-}
-
 /// The generator of example `index` of a dataset seeded with `seed`.
 fn example_rng(seed: u64, index: usize) -> SeededRng {
     SeededRng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64).wrapping_add(1))
@@ -197,7 +202,10 @@ impl Dataset for Shapes {
         })?;
         Ok(Example::from([
             ("img".to_owned(), img),
-            ("label".to_owned(), one_hot(scene.label())?),
+            (
+                "label".to_owned(),
+                Tensor::new(&scene.label().one_hot(), &Device::Cpu)?,
+            ),
         ]))
     }
 }
@@ -278,9 +286,10 @@ mod tests {
         assert_ne!(x, values(&a.get(4).unwrap()["img"]));
         assert!(x.iter().all(|v| (-1.0..=1.0).contains(v)));
         let label = a.label(3);
-        let mut expected = vec![0f32; KINDS + COLOURS];
+        let mut expected = vec![0f32; ShapeLabel::LEN];
         expected[label.kind] = 1.0;
         expected[KINDS + label.colour] = 1.0;
+        assert_eq!(label.one_hot().to_vec(), expected);
         assert_eq!(values(&a.get(3).unwrap()["label"]), expected);
         let p = PairedShapes::new(4, 1).get(0).unwrap();
         assert_eq!(p["img_outline"].dims(), &[3, 64, 64]);

@@ -45,9 +45,7 @@ impl Conv {
             padding,
         })
     }
-}
 
-impl Conv {
     /// The convolution of `x` upsampled 2x by nearest neighbour, without building the
     /// upsampled image: for a 3x3 kernel with padding 1, each of the four output pixels of a
     /// 2x2 block sees a 3x3 window of `x` with some taps summed, so one matrix product of

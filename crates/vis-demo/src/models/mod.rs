@@ -1,6 +1,6 @@
-//! Reference models in candle-nn for `vis demo`: a class-conditional DCGAN ([`dcgan`]), a pix2pix U-Net with a
-//! PatchGAN discriminator ([`pix2pix`]) and a small DDPM ([`ddpm`]). Weights are initialised
-//! from a seed ([`init`]) and saved as one safetensors file per model.
+//! Reference models in candle-nn for `vis demo`: a class-conditional DCGAN ([`dcgan`]), a
+//! pix2pix U-Net with a PatchGAN discriminator ([`pix2pix`]) and a small DDPM ([`ddpm`]).
+//! Weights are initialised from a seed ([`init`]) and saved as one safetensors file per model.
 
 mod adversarial;
 pub mod conv;
