@@ -170,7 +170,8 @@ fn the_demo_gallery_opens_at_the_latest_picture_of_every_name() {
             "{name}"
         );
     }
-    // The losses and the quality figure, each as a chart.
+    // The losses (adversarial and the auxiliary classifier's) and the quality figures, each
+    // as a chart.
     let charts: BTreeSet<String> = page
         .tags("svg")
         .into_iter()
@@ -180,7 +181,9 @@ fn the_demo_gallery_opens_at_the_latest_picture_of_every_name() {
         charts,
         BTreeSet::from([
             "loss/loss_disc".to_owned(),
+            "loss/loss_disc_class".to_owned(),
             "loss/loss_gen".to_owned(),
+            "loss/loss_gen_class".to_owned(),
             "quality/colour_coverage".to_owned(),
             "quality/confident_shapes".to_owned(),
             "quality/kind_coverage".to_owned(),
@@ -352,7 +355,7 @@ fn the_controls_move_through_the_steps_and_keep_the_place() {
         "played": 40,
         "playLabel": "play",
         "charted": 40,
-        "charts": 6,
+        "charts": 8,
         "refreshed": [80, 1, 1],
         "sameDocument": true,
         "notice": "",

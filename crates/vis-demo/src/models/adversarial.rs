@@ -1,6 +1,6 @@
 //! What the two GANs of the demo (the DCGAN and pix2pix) share: a generator's and a
 //! discriminator's weights, their Adam optimisers (beta2 0.999, beta1 the model's), the
-//! discriminator's logistic step and the generator's non-saturating loss.
+//! discriminator's logistic loss and the generator's non-saturating one.
 
 use std::path::Path;
 
@@ -58,17 +58,15 @@ impl Adversaries {
         })
     }
 
-    /// One step of the discriminator on its logits for real and for generated images (the
-    /// latter computed on detached images); returns its loss, the mean of the two logistic
-    /// losses.
-    pub(crate) fn step_discriminator(
-        &mut self,
-        real_logits: &Tensor,
-        fake_logits: &Tensor,
-    ) -> Result<Tensor> {
-        let loss = ((logistic(real_logits, 1.0)? + logistic(fake_logits, 0.0)?)? * 0.5)?;
-        self.disc_opt.backward_step(&loss)?;
-        Ok(loss)
+    /// The discriminator's loss on its logits for real and for generated images (the latter
+    /// computed on detached images): the mean of the two logistic losses.
+    pub(crate) fn discriminator_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Result<Tensor> {
+        Ok(((logistic(real_logits, 1.0)? + logistic(fake_logits, 0.0)?)? * 0.5)?)
+    }
+
+    /// One step of the discriminator on `loss`.
+    pub(crate) fn step_discriminator(&mut self, loss: &Tensor) -> Result<()> {
+        Ok(self.disc_opt.backward_step(loss)?)
     }
 
     /// The generator's non-saturating loss on the discriminator's logits for its images.

@@ -72,3 +72,25 @@ pub(crate) fn load_maps(path: &Path, maps: &[(&str, &VarMap)], device: &Device) 
     }
     Ok(())
 }
+
+/// Sets every variable of `average` to `keep * average + (1 - keep) * current` (the variable of
+/// the same name); `keep = 0` copies.
+pub(crate) fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()> {
+    let poisoned = || Error::Model("a weight map's lock was poisoned".into());
+    let current = current.data().lock().map_err(|_| poisoned())?;
+    let average = average.data().lock().map_err(|_| poisoned())?;
+    for (name, var) in current.iter() {
+        let Some(avg) = average.get(name) else {
+            return Err(Error::Model(format!(
+                "the moving average has no weight '{name}'"
+            )));
+        };
+        let value = if keep == 0.0 {
+            var.as_tensor().detach()
+        } else {
+            ((avg.as_tensor() * keep)? + (var.as_tensor() * (1.0 - keep))?)?.detach()
+        };
+        avg.set(&value)?;
+    }
+    Ok(())
+}

@@ -279,9 +279,8 @@ impl TrainableModel for Pix2Pix {
         let fake = self.generator.forward(&source, true)?;
         let real_logits = self.discriminator.forward(&source, &target, true)?;
         let fake_logits = self.discriminator.forward(&source, &fake.detach(), true)?;
-        let loss_disc = self
-            .adversaries
-            .step_discriminator(&real_logits, &fake_logits)?;
+        let loss_disc = Adversaries::discriminator_loss(&real_logits, &fake_logits)?;
+        self.adversaries.step_discriminator(&loss_disc)?;
 
         let fake_logits = self.discriminator.forward(&source, &fake, true)?;
         let loss_gan = Adversaries::generator_loss(&fake_logits)?;
