@@ -309,11 +309,11 @@ impl Dcgan {
 /// colour's.
 fn label_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     let part = |start: usize, len: usize| -> Result<Tensor> {
-        let lp = candle_nn::ops::log_softmax(&logits.narrow(1, start, len)?, 1)?;
-        Ok((lp * labels.narrow(1, start, len)?)?
-            .sum(1)?
-            .mean_all()?
-            .neg()?)
+        let target = labels.narrow(1, start, len)?.argmax(1)?;
+        Ok(candle_nn::loss::cross_entropy(
+            &logits.narrow(1, start, len)?,
+            &target,
+        )?)
     };
     Ok((part(0, KINDS)? + part(KINDS, COLOURS)?)?)
 }
