@@ -8,12 +8,13 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{AdamW, GroupNorm, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use serde_json::Value;
 use vis_core::DataSample;
 
 use super::conv::{Conv, upsample2x};
 use super::init::{Scheme, initialise};
+use super::norm::GroupNormSilu;
 use super::{load_maps, save_maps};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
@@ -74,10 +75,10 @@ fn time_embedding(t: &Tensor, dim: usize) -> Result<Tensor> {
 /// Two 3x3 convolutions with group norm and SiLU, the time embedding added between them,
 /// and a residual connection (a 1x1 convolution when the channels change).
 struct Block {
-    norm1: GroupNorm,
+    norm1: GroupNormSilu,
     conv1: Conv,
     time: Linear,
-    norm2: GroupNorm,
+    norm2: GroupNormSilu,
     conv2: Conv,
     skip: Option<Conv>,
 }
@@ -90,24 +91,20 @@ impl Block {
             Some(Conv::new(cin, cout, 1, 1, 0, vb.pp("skip"))?)
         };
         Ok(Self {
-            norm1: candle_nn::group_norm(groups(cin), cin, 1e-5, vb.pp("norm1"))?,
+            norm1: GroupNormSilu::new(groups(cin), cin, 1e-5, vb.pp("norm1"))?,
             conv1: Conv::new(cin, cout, 3, 1, 1, vb.pp("conv1"))?,
             time: candle_nn::linear(tdim, cout, vb.pp("time"))?,
-            norm2: candle_nn::group_norm(groups(cout), cout, 1e-5, vb.pp("norm2"))?,
+            norm2: GroupNormSilu::new(groups(cout), cout, 1e-5, vb.pp("norm2"))?,
             conv2: Conv::new(cout, cout, 3, 1, 1, vb.pp("conv2"))?,
             skip,
         })
     }
 
     fn forward(&self, x: &Tensor, temb: &Tensor) -> Result<Tensor> {
-        let h = self
-            .conv1
-            .forward(&candle_nn::ops::silu(&self.norm1.forward(x)?)?)?;
+        let h = self.conv1.forward(&self.norm1.forward(x)?)?;
         let t = self.time.forward(temb)?.unsqueeze(2)?.unsqueeze(3)?;
         let h = h.broadcast_add(&t)?;
-        let h = self
-            .conv2
-            .forward(&candle_nn::ops::silu(&self.norm2.forward(&h)?)?)?;
+        let h = self.conv2.forward(&self.norm2.forward(&h)?)?;
         let skip = match &self.skip {
             Some(conv) => conv.forward(x)?,
             None => x.clone(),
@@ -130,7 +127,7 @@ struct UNet {
     downsample: Conv,
     mid: Block,
     up: Block,
-    out_norm: GroupNorm,
+    out_norm: GroupNormSilu,
     output: Conv,
     tdim: usize,
 }
@@ -146,7 +143,7 @@ impl UNet {
             downsample: Conv::new(w, 2 * w, 4, 2, 1, vb.pp("downsample"))?,
             mid: Block::new(2 * w, 2 * w, tdim, vb.pp("mid"))?,
             up: Block::new(3 * w, w, tdim, vb.pp("up"))?,
-            out_norm: candle_nn::group_norm(groups(w), w, 1e-5, vb.pp("out_norm"))?,
+            out_norm: GroupNormSilu::new(groups(w), w, 1e-5, vb.pp("out_norm"))?,
             output: Conv::new(w, 3, 3, 1, 1, vb.pp("output"))?,
             tdim,
         })
@@ -163,9 +160,7 @@ impl UNet {
         let half = self.mid.forward(&self.downsample.forward(&full)?, &temb)?;
         let up = Tensor::cat(&[&upsample2x(&half)?, &full], 1)?;
         let up = self.up.forward(&up, &temb)?;
-        Ok(self
-            .output
-            .forward(&candle_nn::ops::silu(&self.out_norm.forward(&up)?)?)?)
+        Ok(self.output.forward(&self.out_norm.forward(&up)?)?)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod conv;
 pub mod dcgan;
 pub mod ddpm;
 pub mod init;
+pub mod norm;
 pub mod pix2pix;
 
 use std::collections::HashMap;
@@ -93,4 +94,14 @@ pub(crate) fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()>
         avg.set(&value)?;
     }
     Ok(())
+}
+
+/// The largest absolute difference between two tensors of one shape (for tests).
+#[cfg(test)]
+pub(crate) fn max_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {
+    (a - b)
+        .and_then(|d| d.abs())
+        .and_then(|d| d.max_all())
+        .and_then(|d| d.to_scalar::<f32>())
+        .unwrap_or(f32::INFINITY)
 }
