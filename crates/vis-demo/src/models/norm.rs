@@ -1,7 +1,8 @@
 //! Group normalization followed by SiLU as one custom op with its own backward pass. Candle
 //! 0.11's `GroupNorm` is seven tensor ops and SiLU an eighth, each a pass over the activations
 //! with a fresh buffer, and their backward about twenty more; in the DDPM they took 30 % of a
-//! training step. Here the forward is two passes per group and the backward three.
+//! training step. Here the forward is three passes over each group (mean,
+//! variance, output) and the backward four (the same two, the sums, the input gradient).
 //! Weights have the names and shapes of `candle_nn::GroupNorm` (`weight`, `bias`, `[C]`).
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
