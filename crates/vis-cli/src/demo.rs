@@ -27,7 +27,7 @@ pub struct DemoArgs {
     /// The model to train.
     #[arg(value_enum, default_value = "gan")]
     model: Model,
-    /// Training iterations [default: 1250 gan, 300 translation, 600 ddpm].
+    /// Training iterations [default: 1250 gan, 300 translation, 1500 ddpm].
     #[arg(long)]
     iters: Option<usize>,
     /// Visualize every N iterations; 0 turns the hook off [default: about ten per run].

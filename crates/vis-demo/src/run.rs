@@ -49,7 +49,7 @@ impl DemoKind {
         match self {
             DemoKind::Gan => 1250,
             DemoKind::Translation => 300,
-            DemoKind::Ddpm => 600,
+            DemoKind::Ddpm => 1500,
         }
     }
 
@@ -58,7 +58,7 @@ impl DemoKind {
         match self {
             DemoKind::Gan => 125,
             DemoKind::Translation => 30,
-            DemoKind::Ddpm => 150,
+            DemoKind::Ddpm => 300,
         }
     }
 }

@@ -1,7 +1,8 @@
-//! A small DDPM (Ho et al.) for 16x16 RGB images: a linear noise schedule over `steps`
-//! steps, a small U-Net that predicts the noise (group norm, SiLU, a sinusoidal time embedding
-//! added in every block, one skip per resolution), the epsilon-MSE loss, and ancestral
-//! sampling with the predicted clean image clipped to [-1, 1] (as diffusers' `DDPMScheduler`
+//! A small DDPM (Ho et al.) for 16x16 RGB images: the cosine noise schedule (Nichol and
+//! Dhariwal) over `steps` steps, a small U-Net that predicts the noise (group norm, SiLU, a
+//! sinusoidal time embedding added in every block, self-attention at half resolution, one skip
+//! per resolution), the epsilon-MSE loss, a moving average of the weights for sampling, and
+//! ancestral sampling with the predicted clean image clipped to [-1, 1] (as diffusers' `DDPMScheduler`
 //! with `clip_sample`). Sampling with `save_intermedia` returns every step, `[steps + 1, 3, H,
 //! W]` per sample, for MMagic's `DDPMDenoising` GIF.
 
@@ -15,7 +16,7 @@ use vis_core::DataSample;
 use super::conv::{Conv, upsample2x};
 use super::init::{Scheme, initialise};
 use super::norm::GroupNormSilu;
-use super::{load_maps, save_maps};
+use super::{blend, load_maps, save_maps};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -39,6 +40,9 @@ pub struct Config {
     pub lr: f64,
     /// Seed of the sampling noise, so pictures at different iterations compare.
     pub sample_seed: u64,
+    /// Decay of the moving average of the weights that sampling uses (0 samples the trained
+    /// weights themselves).
+    pub ema_decay: f64,
 }
 
 impl Default for Config {
@@ -47,9 +51,10 @@ impl Default for Config {
             size: 16,
             width: 24,
             steps: 50,
-            batch_size: 32,
+            batch_size: 16,
             lr: 1e-3,
             sample_seed: 1234,
+            ema_decay: 0.995,
         }
     }
 }
@@ -118,7 +123,41 @@ fn groups(channels: usize) -> usize {
     if channels.is_multiple_of(8) { 8 } else { 1 }
 }
 
-/// The noise predictor: full and half resolution, with a skip across.
+/// Single-head self-attention over the pixels, with a group norm before and a residual.
+struct Attention {
+    norm: candle_nn::GroupNorm,
+    qkv: Conv,
+    proj: Conv,
+}
+
+impl Attention {
+    fn new(c: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            norm: candle_nn::group_norm(groups(c), c, 1e-5, vb.pp("norm"))?,
+            qkv: Conv::new(c, 3 * c, 1, 1, 0, vb.pp("qkv"))?,
+            proj: Conv::new(c, c, 1, 1, 0, vb.pp("proj"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let qkv = self
+            .qkv
+            .forward(&self.norm.forward(x)?)?
+            .reshape((n, 3 * c, h * w))?;
+        let q = qkv.narrow(1, 0, c)?.transpose(1, 2)?.contiguous()?;
+        let k = qkv.narrow(1, c, c)?.contiguous()?;
+        let v = qkv.narrow(1, 2 * c, c)?.contiguous()?;
+        let weights = (q.matmul(&k)? / (c as f64).sqrt())?;
+        let weights = candle_nn::ops::softmax_last_dim(&weights)?;
+        // Pixel i of the output: the values of every pixel j, weighted by row i of `weights`.
+        let out = v.matmul(&weights.transpose(1, 2)?.contiguous()?)?;
+        let out = self.proj.forward(&out.reshape((n, c, h, w))?)?;
+        Ok((x + out)?)
+    }
+}
+
+/// The noise predictor: full and half resolution (with attention), with a skip across.
 struct UNet {
     time1: Linear,
     time2: Linear,
@@ -126,6 +165,7 @@ struct UNet {
     down: Block,
     downsample: Conv,
     mid: Block,
+    attention: Attention,
     up: Block,
     out_norm: GroupNormSilu,
     output: Conv,
@@ -142,6 +182,7 @@ impl UNet {
             down: Block::new(w, w, tdim, vb.pp("down"))?,
             downsample: Conv::new(w, 2 * w, 4, 2, 1, vb.pp("downsample"))?,
             mid: Block::new(2 * w, 2 * w, tdim, vb.pp("mid"))?,
+            attention: Attention::new(2 * w, vb.pp("attention"))?,
             up: Block::new(3 * w, w, tdim, vb.pp("up"))?,
             out_norm: GroupNormSilu::new(groups(w), w, 1e-5, vb.pp("out_norm"))?,
             output: Conv::new(w, 3, 3, 1, 1, vb.pp("output"))?,
@@ -158,6 +199,7 @@ impl UNet {
         let temb = candle_nn::ops::silu(&temb)?;
         let full = self.down.forward(&self.input.forward(x)?, &temb)?;
         let half = self.mid.forward(&self.downsample.forward(&full)?, &temb)?;
+        let half = self.attention.forward(&half)?;
         let up = Tensor::cat(&[&upsample2x(&half)?, &full], 1)?;
         let up = self.up.forward(&up, &temb)?;
         Ok(self.output.forward(&self.out_norm.forward(&up)?)?)
@@ -172,12 +214,15 @@ struct Schedule {
 }
 
 impl Schedule {
-    /// Linear betas, scaled so that `steps` steps noise as much as 1000 of 1e-4..0.02.
-    fn linear(steps: usize) -> Self {
-        let scale = 1000.0 / steps as f64;
-        let (lo, hi) = (1e-4 * scale, (0.02 * scale).min(0.999));
-        let betas: Vec<f64> = (0..steps)
-            .map(|i| lo + (hi - lo) * i as f64 / (steps.max(2) - 1) as f64)
+    /// Nichol and Dhariwal's cosine schedule: `alphas_cumprod` follows cos^2 of the step.
+    fn cosine(steps: usize) -> Self {
+        let offset = 0.008;
+        let f = |i: usize| {
+            let x = (i as f64 / steps as f64 + offset) / (1.0 + offset);
+            (x * std::f64::consts::FRAC_PI_2).cos().powi(2)
+        };
+        let betas: Vec<f64> = (1..=steps)
+            .map(|i| (1.0 - f(i) / f(i - 1)).clamp(0.0, 0.999))
             .collect();
         let alphas_cumprod = betas
             .iter()
@@ -199,6 +244,11 @@ pub struct Ddpm {
     device: Device,
     vars: VarMap,
     unet: UNet,
+    /// The moving average of `vars`, which sampling uses.
+    ema_vars: VarMap,
+    ema: UNet,
+    /// Training steps taken, for the moving average's warm-up.
+    steps_taken: u64,
     opt: AdamW,
     schedule: Schedule,
     /// Sampling calls since the last switch to evaluation; the k-th draws its noise from
@@ -232,6 +282,12 @@ impl Ddpm {
             VarBuilder::from_varmap(&vars, DType::F32, device),
         )?;
         initialise(&vars, Scheme::Default, &mut SeededRng::new(seed))?;
+        let ema_vars = VarMap::new();
+        let ema = UNet::new(
+            config.width,
+            VarBuilder::from_varmap(&ema_vars, DType::F32, device),
+        )?;
+        blend(&ema_vars, &vars, 0.0)?;
         let opt = AdamW::new(
             vars.all_vars(),
             ParamsAdamW {
@@ -240,12 +296,15 @@ impl Ddpm {
                 ..ParamsAdamW::default()
             },
         )?;
-        let schedule = Schedule::linear(config.steps);
+        let schedule = Schedule::cosine(config.steps);
         Ok(Self {
             config,
             device: device.clone(),
             vars,
             unet,
+            ema_vars,
+            ema,
+            steps_taken: 0,
             opt,
             schedule,
             sample_calls: 0,
@@ -298,7 +357,7 @@ impl Ddpm {
                 a.get(t - 1).copied().unwrap_or(1.0)
             };
             let steps = Tensor::full(t as f32, num, &self.device)?;
-            let eps = self.unet.forward(&x, &steps)?.detach();
+            let eps = self.ema.forward(&x, &steps)?.detach();
             let x0 = ((&x - (eps * (1.0 - abar).sqrt())?)? / abar.sqrt())?.clamp(-1f32, 1f32)?;
             let c0 = abar_prev.sqrt() * beta / (1.0 - abar);
             let ct = (1.0 - beta).sqrt() * (1.0 - abar_prev) / (1.0 - abar);
@@ -393,15 +452,23 @@ impl TrainableModel for Ddpm {
         let predicted = self.unet.forward(&xt, &t)?;
         let loss = (predicted - eps)?.sqr()?.mean_all()?;
         self.opt.backward_step(&loss)?;
+        self.steps_taken += 1;
+        // The average warms up (as diffusers' EMAModel) so early pictures are not the init.
+        let warm = (1 + self.steps_taken) as f64 / (10 + self.steps_taken) as f64;
+        blend(&self.ema_vars, &self.vars, self.config.ema_decay.min(warm))?;
         Ok(vec![("loss", loss.to_scalar::<f32>()?)])
     }
 
     fn save(&self, path: &Path) -> Result<()> {
-        save_maps(path, &[("unet", &self.vars)])
+        save_maps(path, &[("unet", &self.vars), ("unet_ema", &self.ema_vars)])
     }
 
     fn load(&mut self, path: &Path) -> Result<()> {
-        load_maps(path, &[("unet", &self.vars)], &self.device)
+        load_maps(
+            path,
+            &[("unet", &self.vars), ("unet_ema", &self.ema_vars)],
+            &self.device,
+        )
     }
 }
 
@@ -420,10 +487,71 @@ mod tests {
     }
 
     #[test]
+    fn attention_matches_a_loop_over_pixels() {
+        let dev = Device::Cpu;
+        let vars = VarMap::new();
+        let attention =
+            Attention::new(8, VarBuilder::from_varmap(&vars, DType::F32, &dev)).unwrap();
+        initialise(&vars, Scheme::Default, &mut SeededRng::new(3)).unwrap();
+        let x = SeededRng::new(4).normal(&[2, 8, 3, 2], &dev).unwrap();
+        let got: Vec<f32> = attention
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let qkv = attention
+            .qkv
+            .forward(&attention.norm.forward(&x).unwrap())
+            .unwrap();
+        let qkv: Vec<f32> = qkv.flatten_all().unwrap().to_vec1().unwrap();
+        let (c, p) = (8, 6);
+        let mut mixed = vec![0f32; 2 * c * p];
+        for n in 0..2 {
+            let at =
+                |part: usize, ch: usize, pixel: usize| qkv[((n * 3 + part) * c + ch) * p + pixel];
+            for i in 0..p {
+                let scores: Vec<f32> = (0..p)
+                    .map(|j| {
+                        (0..c).map(|ch| at(0, ch, i) * at(1, ch, j)).sum::<f32>()
+                            / (c as f32).sqrt()
+                    })
+                    .collect();
+                let top = scores.iter().cloned().fold(f32::MIN, f32::max);
+                let total: f32 = scores.iter().map(|s| (s - top).exp()).sum();
+                for ch in 0..c {
+                    mixed[(n * c + ch) * p + i] = (0..p)
+                        .map(|j| (scores[j] - top).exp() / total * at(2, ch, j))
+                        .sum();
+                }
+            }
+        }
+        let mixed = Tensor::from_vec(mixed, (2, c, 3, 2), &dev).unwrap();
+        let want: Vec<f32> = (attention.proj.forward(&mixed).unwrap() + &x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "{worst}");
+    }
+
+    #[test]
     fn schedule_ends_near_pure_noise() {
-        let s = Schedule::linear(100);
+        let s = Schedule::cosine(100);
         let last = *s.alphas_cumprod.last().unwrap();
         assert!(last < 1e-3 && last > 0.0, "{last}");
+        // Half the signal's power is left halfway (cos^2 of a quarter turn), not a few percent
+        // as with the linear schedule at this resolution.
+        let middle = s.alphas_cumprod[49];
+        assert!((middle - 0.5).abs() < 0.02, "{middle}");
+        assert!(s.betas.iter().all(|b| (0.0..=0.999).contains(b)));
         assert_eq!(
             Config {
                 steps: 100,
