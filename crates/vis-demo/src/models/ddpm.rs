@@ -2,9 +2,9 @@
 //! Dhariwal) over `steps` steps, a small U-Net that predicts the noise (group norm, SiLU, a
 //! sinusoidal time embedding added in every block, self-attention at half resolution, one skip
 //! per resolution), the epsilon-MSE loss, a moving average of the weights for sampling, and
-//! ancestral sampling with the predicted clean image clipped to [-1, 1] (as diffusers' `DDPMScheduler`
-//! with `clip_sample`). Sampling with `save_intermedia` returns every step, `[steps + 1, 3, H,
-//! W]` per sample, for MMagic's `DDPMDenoising` GIF.
+//! ancestral sampling with the predicted clean image clipped to [-1, 1] (as diffusers'
+//! `DDPMScheduler` with `clip_sample`). Sampling with `save_intermedia` returns every step,
+//! `[steps + 1, 3, H, W]` per sample, for MMagic's `DDPMDenoising` GIF.
 
 use std::path::Path;
 
