@@ -102,16 +102,29 @@ fn an_unknown_model_is_a_usage_error() {
     );
 }
 
-/// `vis demo` with stderr sent to a real file, as under `nohup` or CI.
+/// `vis demo` for 2 iterations, visualizing every one, with stderr sent to a real file, as under
+/// `nohup` or CI.
 fn demo_to_files(
     dir: &std::path::Path,
     work: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (Option<i32>, String, String) {
+    demo_to_files_with(dir, work, env, &["--iters", "2", "--interval", "1"])
+}
+
+/// `vis demo` with `args`, stderr sent to a real file.
+fn demo_to_files_with(
+    dir: &std::path::Path,
+    work: &std::path::Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> (Option<i32>, String, String) {
     let stdout = dir.join("stdout.txt");
     let stderr = dir.join("stderr.txt");
     let status = Command::new(env!("CARGO_BIN_EXE_vis"))
-        .args(["demo", "--iters", "2", "--interval", "1", "--work-dir"])
+        .arg("demo")
+        .args(args)
+        .arg("--work-dir")
         .arg(work)
         .envs(env.iter().copied())
         .stdout(std::fs::File::create(&stdout).unwrap())
@@ -160,6 +173,38 @@ fn warnings_reach_a_stderr_that_is_a_file_and_a_run_that_lost_every_picture_fail
         stdout.contains("0 written") && stdout.contains("102 lost"),
         "{stdout}"
     );
+}
+
+#[test]
+fn an_interval_longer_than_the_run_or_no_training_is_a_warning_on_a_stderr_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // The DDPM's default interval (300) against a run shortened to 2 iterations.
+    let (code, stdout, stderr) = demo_to_files_with(
+        dir.path(),
+        &dir.path().join("short"),
+        &[],
+        &["ddpm", "--iters", "2"],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: visualizing every 300 iterations in a run of 2 draws no training picture, \
+             only the test pictures at the end; pass --interval 2 or less, or --iters 300 or more"
+        ),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) =
+        demo_to_files_with(dir.path(), &dir.path().join("none"), &[], &["--iters", "0"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: --iters 0 trains nothing: the pictures and figures show the untrained model"
+        ),
+        "{stderr}"
+    );
+    // A run that visualizes warns of neither.
+    let (_, _, stderr) = demo_to_files(dir.path(), &dir.path().join("fine"), &[]);
+    assert!(!stderr.contains("warning"), "{stderr}");
 }
 
 #[test]
