@@ -55,20 +55,6 @@ impl DemoArgs {
     }
 }
 
-/// Warns when the run draws nothing the user would watch: no training at all, or an interval
-/// longer than the run (e.g. a model's default interval after a shortened `--iters`).
-fn warn_of_a_run_without_training_pictures(iters: usize, interval: u64) {
-    if iters == 0 {
-        log::warn!("--iters 0 trains nothing: the pictures and figures show the untrained model");
-    } else if interval > iters as u64 {
-        log::warn!(
-            "visualizing every {interval} iterations in a run of {iters} draws no training picture, \
-             only the test pictures at the end; pass --interval {iters} or less, or --iters \
-             {interval} or more"
-        );
-    }
-}
-
 /// Runs the demo.
 pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
     let kind = match args.model {
@@ -89,7 +75,6 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
         });
     }
     options.sample_model = args.sample_model;
-    warn_of_a_run_without_training_pictures(options.iters, options.interval);
 
     let bar = ProgressBar::new(options.iters as u64);
     bar.set_style(

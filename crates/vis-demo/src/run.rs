@@ -434,6 +434,21 @@ fn test_batches(n: usize, batch: usize) -> usize {
 }
 
 /// The training loop with the hook, then the test pass.
+/// Warns when the run draws nothing the user would watch: no training at all, or an interval
+/// longer than the run (e.g. a model's default interval after a shortened `--iters`). The
+/// options are named as `vis demo` spells them.
+fn warn_of_a_run_without_training_pictures(iters: usize, interval: u64) {
+    if iters == 0 {
+        log::warn!("--iters 0 trains nothing: the pictures and figures show the untrained model");
+    } else if interval > iters as u64 {
+        log::warn!(
+            "visualizing every {interval} iterations in a run of {iters} draws no training picture, \
+             only the test pictures at the end; pass --interval {iters} or less, or --iters \
+             {interval} or more"
+        );
+    }
+}
+
 fn train_and_test<M: TrainableModel>(
     options: &DemoOptions,
     engine: CandleEngine<M>,
@@ -518,6 +533,10 @@ fn train_and_test<M: TrainableModel>(
     let mut window = LossWindow::default();
 
     let mut timing = HookTiming::default();
+    // After every check of the folder and the environment, so an error comes first.
+    if main_process {
+        warn_of_a_run_without_training_pictures(options.iters, options.interval);
+    }
     let start = Instant::now();
     for iter in 0..options.iters {
         let data = loader.next_batch()?;
