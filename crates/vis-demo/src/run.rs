@@ -433,7 +433,6 @@ fn test_batches(n: usize, batch: usize) -> usize {
     n.div_ceil(batch.max(1))
 }
 
-/// The training loop with the hook, then the test pass.
 /// Warns when the run draws nothing the user would watch: no training at all, or an interval
 /// longer than the run (e.g. a model's default interval after a shortened `--iters`). The
 /// options are named as `vis demo` spells them.
@@ -449,6 +448,7 @@ fn warn_of_a_run_without_training_pictures(iters: usize, interval: u64) {
     }
 }
 
+/// The training loop with the hook, then the test pass.
 fn train_and_test<M: TrainableModel>(
     options: &DemoOptions,
     engine: CandleEngine<M>,
