@@ -408,7 +408,7 @@ pub fn run(
             let classifier = ShapeClassifier::shipped(&device)?;
             let quality = move |m: &mut ddpm::Ddpm| -> Result<Vec<Figure>> {
                 let mut args = serde_json::Map::new();
-                args.insert("num_batches".into(), json!(32));
+                args.insert("num_batches".into(), json!(64));
                 let samples = m.val_step(&Inputs::arguments(args))?;
                 let fake = batch_tensor(&final_images(samples)?, "fake_img")?;
                 shape_figures(&classifier, &fake, &real)

@@ -50,6 +50,18 @@ impl ShapeLabel {
     }
 }
 
+/// `num` labels `[num, ShapeLabel::LEN]` drawn uniformly from `rng`: a kind, then a colour,
+/// per row.
+pub fn random_labels(num: usize, rng: &mut SeededRng, device: &Device) -> Result<Tensor> {
+    let mut labels = Vec::with_capacity(num * ShapeLabel::LEN);
+    for _ in 0..num {
+        let kind = rng.below(KINDS);
+        let colour = rng.below(COLOURS);
+        labels.extend(ShapeLabel { kind, colour }.one_hot());
+    }
+    Ok(Tensor::from_vec(labels, (num, ShapeLabel::LEN), device)?)
+}
+
 /// One shape: kind, centre, radius (pixels) and colours, in an image of `size` pixels.
 #[derive(Clone, Copy, Debug)]
 struct Scene {

@@ -92,12 +92,16 @@ impl Module for Conv {
         let (ho, wo) = (geometry.ho, geometry.wo);
         let cout = self.weight.dim(0)?;
         let columns = x.contiguous()?.apply_op1(Im2Col(geometry))?;
+        // The bias is added while each channel's outputs are one contiguous row, so its
+        // gradient is a sum along rows (a strided sum over images and pixels costs a tenth
+        // of a DDPM step).
         self.weight
             .reshape((cout, c * self.kernel * self.kernel))?
             .matmul(&columns)?
+            .broadcast_add(&self.bias.reshape((cout, 1))?)?
             .reshape((cout, n, ho, wo))?
             .transpose(0, 1)?
-            .broadcast_add(&self.bias.reshape((1, cout, 1, 1))?)
+            .contiguous()
     }
 }
 

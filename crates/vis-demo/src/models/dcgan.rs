@@ -40,7 +40,7 @@ use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
 use vis_candle::{GenerativeModel, InputBatch, Inputs};
 
-use crate::datasets::{COLOURS, KINDS, ShapeLabel};
+use crate::datasets::{COLOURS, KINDS, ShapeLabel, random_labels};
 use crate::trainable::{Losses, TrainableModel};
 use vis_candle::SeededRng;
 
@@ -327,13 +327,7 @@ impl GenerativeModel for Dcgan {
     /// side: `[N, latent + LABEL]`.
     fn noise(&self, num_batches: usize, rng: &mut SeededRng) -> Result<Tensor> {
         let z = rng.normal(&[num_batches, self.config.latent], &self.device)?;
-        let mut labels = Vec::with_capacity(num_batches * LABEL);
-        for _ in 0..num_batches {
-            let kind = rng.below(KINDS);
-            let colour = rng.below(COLOURS);
-            labels.extend(ShapeLabel { kind, colour }.one_hot());
-        }
-        let labels = Tensor::from_vec(labels, (num_batches, LABEL), &self.device)?;
+        let labels = random_labels(num_batches, rng, &self.device)?;
         Ok(Tensor::cat(&[z, labels], 1)?)
     }
 
