@@ -33,8 +33,8 @@ use candle_nn::{BatchNorm, Linear, VarBuilder, VarMap};
 use vis_core::DataSample;
 
 use super::adversarial::Adversaries;
-use super::blend;
 use super::conv::Conv;
+use super::{batch_labels, blend};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -366,23 +366,8 @@ impl TrainableModel for Dcgan {
             .get("img")
             .ok_or_else(|| Error::Model("the DCGAN trains on batches with an 'img' key".into()))?
             .to_device(&self.device)?;
-        let real_labels = batch
-            .get("label")
-            .ok_or_else(|| {
-                Error::Model(
-                    "the DCGAN is class-conditional and trains on batches with a 'label' key \
-                     (the one-hot kind and colour, as the shapes dataset gives them)"
-                        .into(),
-                )
-            })?
-            .to_device(&self.device)?;
         let n = real.dim(0)?;
-        if real_labels.dims() != [n, LABEL] {
-            return Err(Error::Model(format!(
-                "the DCGAN's labels must be [{n}, {LABEL}] (one-hot kind and colour), got {:?}",
-                real_labels.dims()
-            )));
-        }
+        let real_labels = batch_labels(batch, n, "DCGAN", &self.device)?;
         let z = self.noise(n, rng)?;
         let fake_labels = z.narrow(1, self.config.latent, LABEL)?;
         let fake = self.generator.forward(&z, true)?;

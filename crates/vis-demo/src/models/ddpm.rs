@@ -18,7 +18,7 @@ use vis_core::DataSample;
 use super::conv::{Conv, upsample2x};
 use super::init::{Scheme, initialise};
 use super::norm::GroupNormSilu;
-use super::{blend, load_maps, save_maps};
+use super::{batch_labels, blend, load_maps, save_maps};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -291,6 +291,12 @@ impl Ddpm {
                 "the DDPM needs an even size >= 2, width >= 2 and steps >= 1".into(),
             ));
         }
+        if !config.guidance.is_finite() {
+            return Err(Error::Model(format!(
+                "the DDPM's guidance scale must be a finite number (1 for none), got {}",
+                config.guidance
+            )));
+        }
         let vars = VarMap::new();
         let unet = UNet::new(
             config.width,
@@ -466,10 +472,7 @@ impl TrainableModel for Ddpm {
     fn train_step(&mut self, batch: &Batch, rng: &mut SeededRng) -> Result<Losses> {
         let x0 = self.images(batch)?;
         let n = x0.dim(0)?;
-        let labels = batch
-            .get("label")
-            .ok_or_else(|| Error::Model("the DDPM trains on batches with a 'label' key".into()))?
-            .to_device(&self.device)?;
+        let labels = batch_labels(batch, n, "DDPM", &self.device)?;
         // Some labels are dropped, so the same network also learns the unconditional noise
         // that guidance steers away from.
         let kept: Vec<f32> = (0..n)
@@ -591,7 +594,6 @@ mod tests {
         let dev = Device::Cpu;
         let x = SeededRng::new(1).normal(&[3, 3, 8, 8], &dev).unwrap();
         let labels = random_labels(3, &mut SeededRng::new(2), &dev).unwrap();
-        let vec = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         for guidance in [0.0, 1.0, 3.0] {
             let model = Ddpm::new(Config { guidance, ..tiny() }, 7, &dev).unwrap();
             let steps = Tensor::full(4f32, 3, &dev).unwrap();
@@ -604,12 +606,13 @@ mod tests {
             assert!(max_diff(&with, &without) > 1e-4);
             let want = (&without + ((&with - &without).unwrap() * guidance).unwrap()).unwrap();
             let got = model.guided_noise(&x, 4, &labels).unwrap();
-            let worst = vec(&got)
-                .iter()
-                .zip(vec(&want))
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let worst = max_diff(&got, &want);
             assert!(worst < 1e-5, "guidance {guidance}: {worst}");
+        }
+        // A scale that would draw NaNs is refused, by name.
+        for guidance in [f64::NAN, f64::INFINITY] {
+            let refused = Ddpm::new(Config { guidance, ..tiny() }, 7, &dev).unwrap_err();
+            assert!(refused.to_string().contains("guidance"), "{refused}");
         }
     }
 
@@ -641,6 +644,17 @@ mod tests {
         let unlabelled = Batch::from([("img".to_owned(), images.clone())]);
         let refused = model.train_step(&unlabelled, &mut SeededRng::new(0));
         assert!(refused.unwrap_err().to_string().contains("'label'"));
+        let narrow = Batch::from([
+            ("img".to_owned(), images.clone()),
+            (
+                "label".to_owned(),
+                Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap(),
+            ),
+        ]);
+        let refused = model
+            .train_step(&narrow, &mut SeededRng::new(0))
+            .unwrap_err();
+        assert!(refused.to_string().contains("[2, 9]"), "{refused}");
         let labels = random_labels(2, &mut SeededRng::new(5), &Device::Cpu).unwrap();
         let batch = Batch::from([("img".to_owned(), images), ("label".to_owned(), labels)]);
         let losses = model.train_step(&batch, &mut SeededRng::new(0)).unwrap();

@@ -16,7 +16,36 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
-use vis_candle::{Error, Result};
+use vis_candle::{Batch, Error, Result};
+
+use crate::datasets::ShapeLabel;
+
+/// The one-hot labels of `batch` (key `label`, `[n, ShapeLabel::LEN]`) on `device`, for the
+/// class-conditional `model` (named in the errors).
+pub(crate) fn batch_labels(
+    batch: &Batch,
+    n: usize,
+    model: &str,
+    device: &Device,
+) -> Result<Tensor> {
+    let len = ShapeLabel::LEN;
+    let labels = batch
+        .get("label")
+        .ok_or_else(|| {
+            Error::Model(format!(
+                "the {model} is class-conditional and trains on batches with a 'label' key \
+                 (the one-hot kind and colour, as the shapes dataset gives them)"
+            ))
+        })?
+        .to_device(device)?;
+    if labels.dims() != [n, len] {
+        return Err(Error::Model(format!(
+            "the {model}'s labels must be [{n}, {len}] (one-hot kind and colour), got {:?}",
+            labels.dims()
+        )));
+    }
+    Ok(labels)
+}
 
 /// Saves the variables of `maps` (each under its prefix) to `path`, atomically.
 pub(crate) fn save_maps(path: &Path, maps: &[(&str, &VarMap)]) -> Result<()> {
