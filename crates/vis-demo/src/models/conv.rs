@@ -7,6 +7,7 @@
 //! resize-convolution) runs on the small image instead ([`Conv::forward_upsampled`]): a
 //! quarter of the columns, no upsampled copy, and the DCGAN's step 1.5x as fast.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Shape, Tensor};
@@ -201,6 +202,43 @@ fn scatter_add(dst: &mut [f32], src: &[f32], step: usize) {
     }
 }
 
+/// A buffer of `len` values built in parallel chunks of `chunk`: each chunk is zeroed, then
+/// `fill(index, chunk)` writes into it (the last chunk may be shorter). The zeroing happens in
+/// the thread that fills the chunk, while the chunk is in its cache, instead of in a serial
+/// pass over the whole buffer before (`vec![0.0; len]`, 7 % of a DDPM sampling run).
+pub(crate) fn par_zeroed_chunks(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    let mut buffer: Vec<f32> = Vec::with_capacity(len);
+    let Some(spare) = buffer.spare_capacity_mut().get_mut(..len) else {
+        // Unreachable (the capacity is at least `len`), but correct all the same.
+        let mut buffer = vec![0f32; len];
+        buffer
+            .par_chunks_mut(chunk.max(1))
+            .enumerate()
+            .for_each(|(index, part)| fill(index, part));
+        return buffer;
+    };
+    spare
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(index, part)| {
+            for value in part.iter_mut() {
+                value.write(0.0);
+            }
+            // SAFETY: every element of `part` was initialised just above, and
+            // `MaybeUninit<f32>` has the size, alignment and validity of `f32`.
+            let part = unsafe { &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            fill(index, part);
+        });
+    // SAFETY: the chunks above cover the first `len` elements, each initialised to 0 before
+    // `fill` wrote to it.
+    unsafe { buffer.set_len(len) };
+    buffer
+}
+
 pub(crate) fn contiguous_f32<'a>(
     storage: &'a CpuStorage,
     layout: &Layout,
@@ -232,11 +270,10 @@ impl CustomOp1 for Im2Col {
         let plane = (g.h * g.w).max(1);
         let n = x.len() / (g.c * plane).max(1);
         let positions = (g.ho * g.wo).max(1);
-        let mut columns = vec![0f32; g.c * g.k * g.k * n * positions];
-        columns
-            .par_chunks_mut((n * positions).max(1))
-            .enumerate()
-            .for_each(|(row, out)| {
+        let columns = par_zeroed_chunks(
+            g.c * g.k * g.k * n * positions,
+            n * positions,
+            |row, out| {
                 let (ci, ky, kx) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
                 let images = x.chunks(plane).skip(ci).step_by(g.c.max(1));
                 for (image, out) in images.zip(out.chunks_mut(positions)) {
@@ -247,7 +284,8 @@ impl CustomOp1 for Im2Col {
                         }
                     }
                 }
-            });
+            },
+        );
         let shape = Shape::from((g.c * g.k * g.k, n * g.ho * g.wo));
         Ok((CpuStorage::F32(columns), shape))
     }
@@ -279,27 +317,22 @@ impl CustomOp1 for Col2Im {
         let plane = (g.h * g.w).max(1);
         let positions = g.ho * g.wo;
         let row_len = n * positions;
-        let mut x = vec![0f32; n * g.c * g.h * g.w];
-        x.par_chunks_mut(plane)
-            .enumerate()
-            .for_each(|(index, image)| {
-                let (ni, ci) = (index / g.c.max(1), index % g.c.max(1));
-                for ky in 0..g.k {
-                    for kx in 0..g.k {
-                        let start = ((ci * g.k + ky) * g.k + kx) * row_len + ni * positions;
-                        let Some(column) = columns.get(start..start + positions) else {
-                            continue;
-                        };
-                        for (pixels, taps) in g.spans(ky, kx) {
-                            if let (Some(src), Some(dst)) =
-                                (column.get(taps), image.get_mut(pixels))
-                            {
-                                scatter_add(dst, src, g.s);
-                            }
+        let x = par_zeroed_chunks(n * g.c * g.h * g.w, plane, |index, image| {
+            let (ni, ci) = (index / g.c.max(1), index % g.c.max(1));
+            for ky in 0..g.k {
+                for kx in 0..g.k {
+                    let start = ((ci * g.k + ky) * g.k + kx) * row_len + ni * positions;
+                    let Some(column) = columns.get(start..start + positions) else {
+                        continue;
+                    };
+                    for (pixels, taps) in g.spans(ky, kx) {
+                        if let (Some(src), Some(dst)) = (column.get(taps), image.get_mut(pixels)) {
+                            scatter_add(dst, src, g.s);
                         }
                     }
                 }
-            });
+            }
+        });
         Ok((CpuStorage::F32(x), Shape::from((n, g.c, g.h, g.w))))
     }
 }
@@ -490,6 +523,32 @@ mod tests {
                 (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
                 "{g:?}: {lhs} vs {rhs}"
             );
+        }
+    }
+
+    /// Every chunk starts at 0, whatever the allocator held before, and the last one is
+    /// the remainder.
+    #[test]
+    fn zeroed_chunks_are_zero_where_not_filled() {
+        for (len, chunk) in [(0, 4), (10, 4), (12, 4), (7, 1), (5, 9), (3, 0)] {
+            // Dirty the allocator's free lists with buffers of the same size first.
+            drop(vec![f32::NAN; len]);
+            let got = par_zeroed_chunks(len, chunk, |index, part| {
+                if let Some(first) = part.first_mut() {
+                    *first = index as f32 + 1.0;
+                }
+            });
+            let chunk = chunk.max(1);
+            let want: Vec<f32> = (0..len)
+                .map(|i| {
+                    if i % chunk == 0 {
+                        (i / chunk) as f32 + 1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            assert_eq!(got, want, "len {len} chunk {chunk}");
         }
     }
 

@@ -9,7 +9,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use super::conv::contiguous_f32;
+use super::conv::{contiguous_f32, par_zeroed_chunks};
 use vis_candle::{Error, Result};
 
 /// `silu(group_norm(x))` over `groups` groups of channels, with a learned scale and shift.
@@ -137,28 +137,27 @@ impl CustomOp2 for Fused {
         let x = contiguous_f32(xs, xl)?;
         let (scale, shift) = scale_and_shift(ps, pl, sizes.c)?;
         let per_group = sizes.c / sizes.groups;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(sizes.group_len().max(1))
-            .zip(x.par_chunks(sizes.group_len().max(1)))
-            .enumerate()
-            .for_each(|(index, (out, values))| {
-                let (mean, rstd) = moments(values, self.eps);
-                let first = index % sizes.groups * per_group;
-                for (i, (o, v)) in out
-                    .chunks_mut(sizes.plane.max(1))
-                    .zip(values.chunks(sizes.plane.max(1)))
-                    .enumerate()
-                {
-                    let (g, b) = (
-                        scale.get(first + i).copied().unwrap_or(1.0) * rstd,
-                        shift.get(first + i).copied().unwrap_or(0.0),
-                    );
-                    for (o, &v) in o.iter_mut().zip(v) {
-                        let z = (v - mean) * g + b;
-                        *o = z * sigmoid(z);
-                    }
+        let group_len = sizes.group_len().max(1);
+        let y = par_zeroed_chunks(x.len(), group_len, |index, out| {
+            let values = x.get(index * group_len..).unwrap_or_default();
+            let values = values.get(..out.len()).unwrap_or(values);
+            let (mean, rstd) = moments(values, self.eps);
+            let first = index % sizes.groups * per_group;
+            for (i, (o, v)) in out
+                .chunks_mut(sizes.plane.max(1))
+                .zip(values.chunks(sizes.plane.max(1)))
+                .enumerate()
+            {
+                let (g, b) = (
+                    scale.get(first + i).copied().unwrap_or(1.0) * rstd,
+                    shift.get(first + i).copied().unwrap_or(0.0),
+                );
+                for (o, &v) in o.iter_mut().zip(v) {
+                    let z = (v - mean) * g + b;
+                    *o = z * sigmoid(z);
                 }
-            });
+            }
+        });
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
