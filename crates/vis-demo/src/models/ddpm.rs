@@ -67,7 +67,12 @@ impl Default for Config {
             batch_size: 16,
             lr: 1e-3,
             sample_seed: 1234,
-            ema_decay: 0.995,
+            // The warm-up's (1 + s) / (10 + s) rules until step 890; after it a window of
+            // about 100 steps, where with 0.995 the warm-up would have climbed to 0.994 by
+            // step 1500 and lagged behind a model that still improves fast (confident shapes
+            // / kind coverage on 256 samples at guidance 5: 0.63 / 0.87 at 0.995, 0.68 / 0.96
+            // at 0.99).
+            ema_decay: 0.99,
             // Confident shapes / kind coverage on 256 samples of the default run's weights:
             // 0.18 / 0.73 at 1, 0.41 / 0.82 at 3, 0.50 / 0.83 at 4, 0.63 / 0.87 at 5.
             guidance: 5.0,
