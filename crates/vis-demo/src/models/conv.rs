@@ -210,16 +210,10 @@ pub(crate) fn par_zeroed_chunks(
     len: usize,
     chunk: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync + Send,
-) -> Vec<f32> {
+) -> candle_core::Result<Vec<f32>> {
     let mut buffer: Vec<f32> = Vec::with_capacity(len);
     let Some(spare) = buffer.spare_capacity_mut().get_mut(..len) else {
-        // Unreachable (the capacity is at least `len`), but correct all the same.
-        let mut buffer = vec![0f32; len];
-        buffer
-            .par_chunks_mut(chunk.max(1))
-            .enumerate()
-            .for_each(|(index, part)| fill(index, part));
-        return buffer;
+        candle_core::bail!("could not allocate a buffer of {len} values");
     };
     spare
         .par_chunks_mut(chunk.max(1))
@@ -236,7 +230,7 @@ pub(crate) fn par_zeroed_chunks(
     // SAFETY: the chunks above cover the first `len` elements, each initialised to 0 before
     // `fill` wrote to it.
     unsafe { buffer.set_len(len) };
-    buffer
+    Ok(buffer)
 }
 
 pub(crate) fn contiguous_f32<'a>(
@@ -285,7 +279,7 @@ impl CustomOp1 for Im2Col {
                     }
                 }
             },
-        );
+        )?;
         let shape = Shape::from((g.c * g.k * g.k, n * g.ho * g.wo));
         Ok((CpuStorage::F32(columns), shape))
     }
@@ -332,7 +326,7 @@ impl CustomOp1 for Col2Im {
                     }
                 }
             }
-        });
+        })?;
         Ok((CpuStorage::F32(x), Shape::from((n, g.c, g.h, g.w))))
     }
 }
@@ -537,7 +531,8 @@ mod tests {
                 if let Some(first) = part.first_mut() {
                     *first = index as f32 + 1.0;
                 }
-            });
+            })
+            .unwrap();
             let chunk = chunk.max(1);
             let want: Vec<f32> = (0..len)
                 .map(|i| {

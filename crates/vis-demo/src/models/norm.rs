@@ -157,7 +157,7 @@ impl CustomOp2 for Fused {
                     *o = z * sigmoid(z);
                 }
             }
-        });
+        })?;
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
