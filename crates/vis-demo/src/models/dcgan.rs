@@ -29,10 +29,11 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{BatchNorm, Linear, VarBuilder, VarMap};
+use candle_nn::{Linear, VarBuilder, VarMap};
 use vis_core::DataSample;
 
 use super::adversarial::Adversaries;
+use super::batch_norm::{Activation, BatchNormAct};
 use super::conv::Conv;
 use super::{batch_labels, blend};
 use vis_candle::Batch;
@@ -101,10 +102,10 @@ struct Generator {
     fc: Linear,
     /// The batch norm of the 4x4 map, with the linear map from noise and label to its
     /// channels' scales and shifts.
-    first_norm: (BatchNorm, Linear),
+    first_norm: (BatchNormAct, Linear),
     /// The upsampling convolutions, each with its batch norm and scale-and-shift map.
     convs: Vec<Conv>,
-    norms: Vec<(BatchNorm, Linear)>,
+    norms: Vec<(BatchNormAct, Linear)>,
     out: Conv,
     width: usize,
 }
@@ -114,9 +115,9 @@ impl Generator {
         let w = c.width;
         let input = c.latent + LABEL;
         let fc = candle_nn::linear(input, w * 16, vb.pp("fc"))?;
-        let norm = |i: usize, ch: usize| -> Result<(BatchNorm, Linear)> {
+        let norm = |i: usize, ch: usize| -> Result<(BatchNormAct, Linear)> {
             Ok((
-                candle_nn::batch_norm(ch, 1e-5, vb.pp(format!("bn{i}")))?,
+                BatchNormAct::new(ch, Activation::Relu, vb.pp(format!("bn{i}")))?,
                 candle_nn::linear(input, 2 * ch, vb.pp(format!("modulation{i}")))?,
             ))
         };
@@ -143,13 +144,12 @@ impl Generator {
     fn forward(&self, z: &Tensor, train: bool) -> Result<Tensor> {
         let n = z.dim(0)?;
         // Batch norm, then the scale (1 + g) and shift b that `z` gives each channel, then ReLU.
-        let normalise = |x: &Tensor, (bn, modulation): &(BatchNorm, Linear)| -> Result<Tensor> {
-            let x = x.apply_t(bn, train)?;
+        let normalise = |x: &Tensor, (bn, modulation): &(BatchNormAct, Linear)| -> Result<Tensor> {
             let ch = x.dim(1)?;
             let gb = modulation.forward(z)?;
-            let g = (gb.narrow(1, 0, ch)? + 1.0)?.reshape((n, ch, 1, 1))?;
-            let b = gb.narrow(1, ch, ch)?.reshape((n, ch, 1, 1))?;
-            Ok(x.broadcast_mul(&g)?.broadcast_add(&b)?.relu()?)
+            let g = (gb.narrow(1, 0, ch)? + 1.0)?;
+            let b = gb.narrow(1, ch, ch)?;
+            bn.forward(x, Some((&g, &b)), train)
         };
         let mut x = self.fc.forward(z)?.reshape((n, self.width, 4, 4))?;
         x = normalise(&x, &self.first_norm)?;
@@ -160,9 +160,13 @@ impl Generator {
     }
 }
 
+/// The discriminator's activation's slope below 0, DCGAN's.
+const LEAKY_SLOPE: f32 = 0.2;
+const LEAKY: Activation = Activation::LeakyRelu(LEAKY_SLOPE);
+
 /// The discriminator: a logit per image and label.
 struct Discriminator {
-    convs: Vec<(Conv, Option<BatchNorm>)>,
+    convs: Vec<(Conv, Option<BatchNormAct>)>,
     fc: Linear,
     /// The label's embedding, against which the features are projected.
     projection: Linear,
@@ -178,11 +182,11 @@ impl Discriminator {
             (conv(3, w / 4, 4, 2, vb.pp("conv1"))?, None),
             (
                 conv(w / 4, w / 2, 4, 2, vb.pp("conv2"))?,
-                Some(candle_nn::batch_norm(w / 2, 1e-5, vb.pp("bn2"))?),
+                Some(BatchNormAct::new(w / 2, LEAKY, vb.pp("bn2"))?),
             ),
             (
                 conv(w / 2, w, 4, 2, vb.pp("conv3"))?,
-                Some(candle_nn::batch_norm(w, 1e-5, vb.pp("bn3"))?),
+                Some(BatchNormAct::new(w, LEAKY, vb.pp("bn3"))?),
             ),
         ];
         let fc = candle_nn::linear(w * 16, 1, vb.pp("fc"))?;
@@ -202,10 +206,10 @@ impl Discriminator {
         let mut x = x.clone();
         for (conv, bn) in &self.convs {
             x = x.apply(conv)?;
-            if let Some(bn) = bn {
-                x = x.apply_t(bn, train)?;
-            }
-            x = candle_nn::ops::leaky_relu(&x, 0.2)?;
+            x = match bn {
+                Some(bn) => bn.forward(&x, None, train)?,
+                None => super::activation::leaky_relu(&x, LEAKY_SLOPE)?,
+            };
         }
         let features = x.flatten_from(1)?;
         let projected = (&features * labels.apply(&self.projection)?)?.sum_keepdim(1)?;

@@ -2,7 +2,9 @@
 //! pix2pix U-Net with a PatchGAN discriminator ([`pix2pix`]) and a small DDPM ([`ddpm`]).
 //! Weights are initialised from a seed ([`init`]) and saved as one safetensors file per model.
 
+pub mod activation;
 mod adversarial;
+pub mod batch_norm;
 pub mod conv;
 pub mod dcgan;
 pub mod ddpm;
@@ -123,6 +125,20 @@ pub(crate) fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()>
         avg.set(&value)?;
     }
     Ok(())
+}
+
+/// A variable of normal values drawn from `rng` (for tests: seeded, so an unlucky draw, a
+/// group of nearly equal values whose normalization gradient blows up, fails every run or
+/// none).
+#[cfg(test)]
+pub(crate) fn normal_var(
+    rng: &mut vis_candle::SeededRng,
+    mean: f32,
+    std: f32,
+    dims: &[usize],
+) -> candle_core::Var {
+    let values = rng.normal_with(dims, mean, std, &Device::Cpu).unwrap();
+    candle_core::Var::from_tensor(&values).unwrap()
 }
 
 /// The largest absolute difference between two tensors of one shape (for tests).

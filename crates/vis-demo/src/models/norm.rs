@@ -281,8 +281,8 @@ impl CustomOp3 for Backward {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::max_diff;
-    use candle_core::{DType, Device, Module, Var};
+    use crate::models::{max_diff, normal_var};
+    use candle_core::{DType, Device, Module};
     use candle_nn::VarMap;
 
     /// Output and gradients (of the input, scale and shift) agree with candle-nn's group norm
@@ -290,6 +290,7 @@ mod tests {
     #[test]
     fn agrees_with_candle_nns_group_norm_and_silu() {
         let dev = Device::Cpu;
+        let mut rng = vis_candle::SeededRng::new(7);
         for (dims, groups) in [
             (vec![2, 8, 4, 4], 4),
             (vec![3, 6, 5, 3], 1),
@@ -301,8 +302,8 @@ mod tests {
             let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
             let ours = GroupNormSilu::new(groups, c, 1e-5, vb).unwrap();
             // Scales and shifts away from their starting ones and zeros.
-            let weight = Var::from_tensor(&Tensor::randn(1f32, 0.5, c, &dev).unwrap()).unwrap();
-            let bias = Var::from_tensor(&Tensor::randn(0f32, 0.5, c, &dev).unwrap()).unwrap();
+            let weight = normal_var(&mut rng, 1.0, 0.5, &[c]);
+            let bias = normal_var(&mut rng, 0.0, 0.5, &[c]);
             let ours = GroupNormSilu {
                 weight: weight.as_tensor().clone(),
                 bias: bias.as_tensor().clone(),
@@ -316,14 +317,23 @@ mod tests {
                 1e-5,
             )
             .unwrap();
-            let x = Var::from_tensor(&(Tensor::randn(0.3f32, 2.0, dims.as_slice(), &dev).unwrap()))
-                .unwrap();
+            let x = normal_var(&mut rng, 0.3, 2.0, &dims);
             let a = ours.forward(x.as_tensor()).unwrap();
             let b = candle_nn::ops::silu(&theirs.forward(x.as_tensor()).unwrap()).unwrap();
             assert!(max_diff(&a, &b) < 1e-5, "{dims:?}: {}", max_diff(&a, &b));
-            let mix = Tensor::randn(0f32, 1.0, a.dims(), &dev).unwrap();
-            let ga = (a * &mix).unwrap().sum_all().unwrap().backward().unwrap();
-            let gb = (b * &mix).unwrap().sum_all().unwrap().backward().unwrap();
+            let mix = normal_var(&mut rng, 0.0, 1.0, a.dims());
+            let ga = (a * mix.as_tensor())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gb = (b * mix.as_tensor())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             for (name, v) in [("x", &x), ("weight", &weight), ("bias", &bias)] {
                 let (ga, gb) = (ga.get(v).unwrap(), gb.get(v).unwrap());
                 assert!(

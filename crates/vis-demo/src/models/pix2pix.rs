@@ -6,11 +6,12 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Module, ModuleT, Tensor};
-use candle_nn::{BatchNorm, VarBuilder, VarMap};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{VarBuilder, VarMap};
 use vis_core::DataSample;
 
 use super::adversarial::Adversaries;
+use super::batch_norm::{Activation, BatchNormAct};
 use super::conv::Conv;
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
@@ -51,16 +52,20 @@ impl Default for Config {
     }
 }
 
+/// The slope below 0 of the leaky ReLUs, pix2pix's.
+const LEAKY_SLOPE: f32 = 0.2;
+const LEAKY: Activation = Activation::LeakyRelu(LEAKY_SLOPE);
+
 /// A strided 4x4 convolution halving the size, with an optional batch norm.
 struct Down {
     conv: Conv,
-    bn: Option<BatchNorm>,
+    bn: Option<BatchNormAct>,
 }
 
 impl Down {
     fn new(cin: usize, cout: usize, norm: bool, vb: VarBuilder) -> Result<Self> {
         let bn = if norm {
-            Some(candle_nn::batch_norm(cout, 1e-5, vb.pp("bn"))?)
+            Some(BatchNormAct::new(cout, LEAKY, vb.pp("bn"))?)
         } else {
             None
         };
@@ -71,31 +76,31 @@ impl Down {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut x = self.conv.forward(x)?;
-        if let Some(bn) = &self.bn {
-            x = bn.forward_t(&x, train)?;
+        let x = self.conv.forward(x)?;
+        match &self.bn {
+            Some(bn) => bn.forward(&x, None, train),
+            None => Ok(super::activation::leaky_relu(&x, LEAKY_SLOPE)?),
         }
-        Ok(candle_nn::ops::leaky_relu(&x, 0.2)?)
     }
 }
 
 /// Upsampling by 2 then a 3x3 convolution, batch norm and ReLU.
 struct Up {
     conv: Conv,
-    bn: BatchNorm,
+    bn: BatchNormAct,
 }
 
 impl Up {
     fn new(cin: usize, cout: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             conv: Conv::new(cin, cout, 3, 1, 1, vb.pp("conv"))?,
-            bn: candle_nn::batch_norm(cout, 1e-5, vb.pp("bn"))?,
+            bn: BatchNormAct::new(cout, Activation::Relu, vb.pp("bn"))?,
         })
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let x = self.conv.forward_upsampled(x)?;
-        Ok(self.bn.forward_t(&x, train)?.relu()?)
+        self.bn
+            .forward(&self.conv.forward_upsampled(x)?, None, train)
     }
 }
 
