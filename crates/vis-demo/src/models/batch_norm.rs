@@ -65,6 +65,17 @@ impl BatchNormAct {
         })
     }
 
+    /// The same norm through which no gradient flows to its weight and bias (see
+    /// [`Conv::frozen`](super::conv::Conv::frozen)); the weights and running statistics are
+    /// shared with the original.
+    pub fn frozen(&self) -> Self {
+        Self {
+            weight: self.weight.detach(),
+            bias: self.bias.detach(),
+            ..self.clone()
+        }
+    }
+
     /// `activation(gain * (weight * xhat + bias) + offset)` for `x` `[N, C, ...]`, where
     /// `xhat` is `x` normalised per channel and `film` gives the gain and the offset `[N, C]`
     /// (without it, 1 and 0). In training (`train`) the batch's statistics normalise and the
@@ -322,10 +333,14 @@ impl CustomOp3 for Fused {
         let out = x.apply_op3_no_bwd(&packed, &grad.contiguous()?, &Backward(*self))?;
         let len = x.elem_count();
         let dx = out.narrow(0, 0, len)?.reshape(x.shape())?;
-        let dparams = out
-            .narrow(0, len, params.elem_count())?
-            .reshape(params.shape())?;
-        Ok((Some(dx), None, Some(dparams)))
+        let dparams = match params.track_op() {
+            true => Some(
+                out.narrow(0, len, params.elem_count())?
+                    .reshape(params.shape())?,
+            ),
+            false => None,
+        };
+        Ok((Some(dx), None, dparams))
     }
 }
 
@@ -552,6 +567,31 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A frozen norm computes the same output and input gradient as the original, moves the
+    /// running statistics they share, and gives its weight and bias no gradient.
+    #[test]
+    fn a_frozen_norm_passes_gradients_to_its_input_only() {
+        let dev = Device::Cpu;
+        let rng = &mut vis_candle::SeededRng::new(3);
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
+        let bn = BatchNormAct::new(4, Activation::LeakyRelu(0.2), vb).unwrap();
+        let frozen = bn.frozen();
+        let x = normal_var(rng, 0.5, 2.0, &[3, 4, 2, 2]);
+        let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let a = bn.forward(x.as_tensor(), None, true).unwrap();
+        let mean_after_one = values(bn.running_mean.as_tensor());
+        let b = frozen.forward(x.as_tensor(), None, true).unwrap();
+        assert_eq!(values(&a), values(&b));
+        assert_ne!(values(bn.running_mean.as_tensor()), mean_after_one);
+        let ga = (&a * &a).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (&b * &b).unwrap().sum_all().unwrap().backward().unwrap();
+        assert_eq!(values(ga.get(&x).unwrap()), values(gb.get(&x).unwrap()));
+        for weight in [&bn.weight, &bn.bias] {
+            assert!(ga.get(weight).is_some() && gb.get(weight).is_none());
         }
     }
 

@@ -47,6 +47,18 @@ impl Conv {
         })
     }
 
+    /// The same convolution on the same weights, through which no gradient flows to them (a
+    /// network held fixed while another learns through it, as MMagic's
+    /// `set_requires_grad(discriminator, False)` in a generator's step); the weights are
+    /// shared, so it sees every update of the original.
+    pub fn frozen(&self) -> Self {
+        Self {
+            weight: self.weight.detach(),
+            bias: self.bias.detach(),
+            ..self.clone()
+        }
+    }
+
     /// The convolution of `x` upsampled 2x by nearest neighbour, without building the
     /// upsampled image: for a 3x3 kernel with padding 1, each of the four output pixels of a
     /// 2x2 block sees a 3x3 window of `x` with some taps summed, so one matrix product of
@@ -57,17 +69,18 @@ impl Conv {
         }
         let (_, c, h, w) = x.dims4()?;
         let cout = self.weight.dim(0)?;
-        // One product maps every 3x3 kernel to its four summed ones: a batch of 3x3 products
-        // per channel pair cost the DCGAN's generator a third of its forward pass.
-        let taps = Tensor::from_slice(&UPSAMPLED_TAPS, (9, 36), x.device())?;
+        // One product maps every 3x3 kernel to the 2x2 kernels of each output parity, each
+        // a pair of kernel rows (a) over two taps (b) of every channel, ordered as the
+        // tap-major columns they multiply: [(parity, a, co), (b, c)].
+        let taps = Tensor::from_slice(&SUBPIXEL_TAPS, (9, 16), x.device())?;
         let kernels = self
             .weight
             .reshape((cout * c, 9))?
             .matmul(&taps)?
-            .reshape((cout, c, 4, 9))?
-            .permute((2, 0, 1, 3))?
+            .reshape((cout, c, 8, 2))?
+            .permute((2, 0, 3, 1))?
             .contiguous()?
-            .reshape((4 * cout, c * 9))?;
+            .reshape((8 * cout, 2 * c))?;
         let bias = self
             .bias
             .reshape((1, cout))?
@@ -87,25 +100,29 @@ impl Conv {
 }
 
 /// Which taps of a 3x3 kernel (columns) sum into each tap of the 3x3 window of the small image
-/// (rows), for an output pixel at an even and at an odd position of the upsampled image.
+/// (rows), for an output pixel at an even and at an odd position of the upsampled image: an
+/// even one reads window rows 0 and 1, an odd one rows 1 and 2.
 const EVEN: [[f32; 3]; 3] = [[1., 0., 0.], [0., 1., 1.], [0., 0., 0.]];
 const ODD: [[f32; 3]; 3] = [[0., 0., 0.], [1., 1., 0.], [0., 0., 1.]];
 
-/// The linear map `[9, 36]` from a 3x3 kernel's taps `(i, j)` to the four kernels, one per
-/// output pixel `(dy, dx)` of a 2x2 block, over the small image's taps `(a, b)`: column
-/// `(2 dy + dx) * 9 + 3 a + b` sums the taps `(i, j)` with `rows[a][i] * cols[b][j]`.
+/// The linear map `[9, 16]` from a 3x3 kernel's taps `(i, j)` to the 2x2 kernels of the four
+/// output parities `q = 2 dy + dx` of the upsampled image: for parity `q` the small image's
+/// 3x3 window is used at rows `a = dy + a2` and columns `b = dx + b2` only (`a2, b2` in 0..2;
+/// the other taps sum nothing), and column `(2 q + a2) * 2 + b2` sums the taps `(i, j)` with
+/// `rows[a][i] * cols[b][j]`.
 // Evaluated at compile time, where an index out of range fails the build instead of panicking.
 #[allow(clippy::indexing_slicing)]
-const UPSAMPLED_TAPS: [f32; 324] = {
-    let mut map = [0f32; 324];
+const SUBPIXEL_TAPS: [f32; 144] = {
+    let mut map = [0f32; 144];
     let parities = [EVEN, ODD];
     let mut q = 0;
     while q < 4 {
-        let (rows, cols) = (parities[q / 2], parities[q % 2]);
+        let (dy, dx) = (q / 2, q % 2);
+        let (rows, cols) = (parities[dy], parities[dx]);
         let mut tap = 0;
-        while tap < 81 {
-            let (i, j, a, b) = (tap / 27, tap / 9 % 3, tap / 3 % 3, tap % 3);
-            map[(i * 3 + j) * 36 + q * 9 + a * 3 + b] = rows[a][i] * cols[b][j];
+        while tap < 36 {
+            let (i, j, a2, b2) = (tap / 12, tap / 4 % 3, tap / 2 % 2, tap % 2);
+            map[(i * 3 + j) * 16 + (2 * q + a2) * 2 + b2] = rows[dy + a2][i] * cols[dx + b2][j];
             tap += 1;
         }
         q += 1;
@@ -283,9 +300,37 @@ pub(crate) fn contiguous_f32<'a>(
     }
 }
 
-/// `[N, C, H, W]` to columns `[C * K * K, N * Ho * Wo]`: row `(c, ky, kx)` holds, for every
-/// image and output position, the input pixel under kernel tap `(ky, kx)` (zero outside).
-fn im2col(x: &[f32], n: usize, g: Geometry) -> candle_core::Result<Vec<f32>> {
+/// The order of the columns' rows: `(c, tap)` as a weight `[Cout, C, K, K]` flattens, or
+/// `(tap, c)`, where the taps of a 2x2 sub-window of a 3x3 one are two runs of rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowOrder {
+    ChannelMajor,
+    TapMajor,
+}
+
+impl RowOrder {
+    /// The row of channel `c` and tap `tap` (`ky * K + kx`).
+    fn row(self, g: &Geometry, c: usize, tap: usize) -> usize {
+        match self {
+            RowOrder::ChannelMajor => c * g.k * g.k + tap,
+            RowOrder::TapMajor => tap * g.c + c,
+        }
+    }
+
+    /// The channel and tap of `row`.
+    fn channel_and_tap(self, g: &Geometry, row: usize) -> (usize, usize) {
+        let (kk, c) = ((g.k * g.k).max(1), g.c.max(1));
+        match self {
+            RowOrder::ChannelMajor => (row / kk, row % kk),
+            RowOrder::TapMajor => (row % c, row / c),
+        }
+    }
+}
+
+/// `[N, C, H, W]` to columns `[C * K * K, N * Ho * Wo]`: row `(c, ky, kx)` (or `(ky, kx, c)`,
+/// see [`RowOrder`]) holds, for every image and output position, the input pixel under kernel
+/// tap `(ky, kx)` (zero outside).
+fn im2col(x: &[f32], n: usize, g: Geometry, order: RowOrder) -> candle_core::Result<Vec<f32>> {
     let plane = (g.h * g.w).max(1);
     let positions = (g.ho * g.wo).max(1);
     let spans = g.all_spans();
@@ -293,7 +338,7 @@ fn im2col(x: &[f32], n: usize, g: Geometry) -> candle_core::Result<Vec<f32>> {
         g.c * g.k * g.k * n * positions,
         n * positions,
         |row, out| {
-            let (ci, tap) = (row / (g.k * g.k), row % (g.k * g.k));
+            let (ci, tap) = order.channel_and_tap(&g, row);
             let Some(spans) = spans.get(tap) else {
                 return;
             };
@@ -314,7 +359,12 @@ fn im2col(x: &[f32], n: usize, g: Geometry) -> candle_core::Result<Vec<f32>> {
 
 /// The adjoint of [`im2col`] for `n` images: columns back to `[N, C, H, W]`, summing the taps
 /// that read the same pixel.
-fn col2im(columns: &[f32], n: usize, g: Geometry) -> candle_core::Result<Vec<f32>> {
+fn col2im(
+    columns: &[f32],
+    n: usize,
+    g: Geometry,
+    order: RowOrder,
+) -> candle_core::Result<Vec<f32>> {
     let plane = (g.h * g.w).max(1);
     let positions = g.ho * g.wo;
     let row_len = n * positions;
@@ -322,7 +372,7 @@ fn col2im(columns: &[f32], n: usize, g: Geometry) -> candle_core::Result<Vec<f32
     par_zeroed_chunks(n * g.c * g.h * g.w, plane, |index, image| {
         let (ni, ci) = (index / g.c.max(1), index % g.c.max(1));
         for (tap, spans) in spans.iter().enumerate() {
-            let start = (ci * g.k * g.k + tap) * row_len + ni * positions;
+            let start = order.row(&g, ci, tap) * row_len + ni * positions;
             let Some(column) = columns.get(start..start + positions) else {
                 continue;
             };
@@ -371,6 +421,18 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    /// Rows `first..first + rows` of a row-major matrix.
+    fn band(self, first: usize, rows: usize) -> Self {
+        Self {
+            values: self
+                .values
+                .get(first * self.row_stride..)
+                .unwrap_or_default(),
+            rows,
+            ..self
+        }
+    }
+
     /// Whether every element lies inside `values`.
     fn fits(&self) -> bool {
         self.rows == 0
@@ -380,21 +442,30 @@ impl<'a> Matrix<'a> {
     }
 }
 
-/// `a b` as a new row-major matrix, on GEMM (the crate behind Candle's `matmul`) with rayon's
-/// threads.
-fn matmul(a: Matrix<'_>, b: Matrix<'_>) -> candle_core::Result<Vec<f32>> {
-    if a.cols != b.rows || !a.fits() || !b.fits() {
+/// `a b` written into (or with `accumulate`, added to) the row-major `dst`, on GEMM (the
+/// crate behind Candle's `matmul`) with rayon's threads.
+fn matmul_into(
+    dst: &mut [f32],
+    a: Matrix<'_>,
+    b: Matrix<'_>,
+    accumulate: bool,
+) -> candle_core::Result<()> {
+    if a.cols != b.rows || !a.fits() || !b.fits() || dst.len() != a.rows * b.cols {
         candle_core::bail!(
-            "a product of a {}x{} and a {}x{} matrix, or a matrix outside its values",
+            "a product of a {}x{} and a {}x{} matrix into {} values, or a matrix outside its \
+             values",
             a.rows,
             a.cols,
             b.rows,
-            b.cols
+            b.cols,
+            dst.len()
         );
     }
-    let mut dst = vec![0f32; a.rows * b.cols];
     if dst.is_empty() || a.cols == 0 {
-        return Ok(dst);
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return Ok(());
     }
     let threads = rayon::current_num_threads();
     let parallelism = if threads > 1 {
@@ -403,9 +474,9 @@ fn matmul(a: Matrix<'_>, b: Matrix<'_>) -> candle_core::Result<Vec<f32>> {
         gemm::Parallelism::None
     };
     let stride = |s: usize| s as isize;
-    // SAFETY: `dst` holds `a.rows x b.cols` row-major values, written and not read
-    // (`read_dst` false); `fits` checked above that every element `a` and `b` address lies in
-    // their slices, which outlive the call and do not overlap `dst`.
+    // SAFETY: `dst` holds `a.rows x b.cols` row-major values (checked above), read only with
+    // `accumulate`; `fits` checked that every element `a` and `b` address lies in their slices,
+    // which outlive the call and do not overlap `dst` (it is borrowed mutably).
     unsafe {
         gemm::gemm(
             a.rows,
@@ -414,14 +485,14 @@ fn matmul(a: Matrix<'_>, b: Matrix<'_>) -> candle_core::Result<Vec<f32>> {
             dst.as_mut_ptr(),
             1,
             stride(b.cols),
-            false,
+            accumulate,
             a.values.as_ptr(),
             stride(a.col_stride),
             stride(a.row_stride),
             b.values.as_ptr(),
             stride(b.col_stride),
             stride(b.row_stride),
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
@@ -429,17 +500,96 @@ fn matmul(a: Matrix<'_>, b: Matrix<'_>) -> candle_core::Result<Vec<f32>> {
             parallelism,
         );
     }
-    Ok(dst)
+    Ok(())
 }
 
-/// The convolution op: `(x [N, C, H, W], kernels [M, C * K * K], bias [M])` to the output,
-/// where the product's rows are the output channels (`M = Cout`), or with `upsampled` the
-/// four kernels of each output channel on the image upsampled 2x (`M = 4 Cout`, row
-/// `(2 dy + dx) * Cout + co` for the output pixel `(2 oy + dy, 2 ox + dx)`).
+/// The convolution op: `(x [N, C, H, W], kernels, bias [M])` to the output, through a product
+/// `[M, N Ho Wo]` of kernels and columns. Plain: kernels `[Cout, C K K]` on channel-major
+/// columns, one product row per output channel. With `upsampled`, a 3x3 convolution with
+/// padding 1 of `x` upsampled 2x: for each output parity `q = 2 dy + dx` (the pixel `(2 oy +
+/// dy, 2 ox + dx)`) only a 2x2 part of the small image's 3x3 window counts, so the kernels are
+/// `[8 Cout, 2 C]`, for each parity and window row `a2` the kernel rows over two taps of every
+/// channel, each multiplying a band of the tap-major columns; product row `q Cout + co`. That
+/// is 16 multiply-adds per input channel and output pixel block where the whole window took 36.
 #[derive(Clone, Copy, Debug)]
 struct ConvOp {
     geometry: Geometry,
     upsampled: bool,
+}
+
+/// One product of `Cout` kernel rows from `kernel_row` with the band of column rows from
+/// `column_row`, added into the `Cout` product rows from `product_row`.
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    kernel_row: usize,
+    column_row: usize,
+    product_row: usize,
+}
+
+impl ConvOp {
+    /// The kernels' width: `C K K`, or `2 C` upsampled.
+    fn kernel_width(&self) -> usize {
+        let g = &self.geometry;
+        if self.upsampled {
+            2 * g.c
+        } else {
+            g.c * g.k * g.k
+        }
+    }
+
+    /// The columns' row order.
+    fn row_order(&self) -> RowOrder {
+        if self.upsampled {
+            RowOrder::TapMajor
+        } else {
+            RowOrder::ChannelMajor
+        }
+    }
+
+    /// Output channels, and the product's rows, for kernels of `kernel_rows` rows.
+    fn channels(&self, kernel_rows: usize) -> candle_core::Result<(usize, usize)> {
+        match self.upsampled {
+            false => Ok((kernel_rows, kernel_rows)),
+            true if kernel_rows.is_multiple_of(8) => Ok((kernel_rows / 8, kernel_rows / 2)),
+            true => candle_core::bail!(
+                "the upsampled convolution needs 8 kernel rows per output channel, got {kernel_rows}"
+            ),
+        }
+    }
+
+    /// The products that make the output, for `cout` output channels.
+    fn blocks(&self, cout: usize) -> Vec<Block> {
+        if !self.upsampled {
+            return vec![Block {
+                kernel_row: 0,
+                column_row: 0,
+                product_row: 0,
+            }];
+        }
+        let c = self.geometry.c;
+        (0..4)
+            .flat_map(|q| {
+                let (dy, dx) = (q / 2, q % 2);
+                (0..2).map(move |a2| Block {
+                    kernel_row: (2 * q + a2) * cout,
+                    column_row: ((dy + a2) * 3 + dx) * c,
+                    product_row: q * cout,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Rows `first..first + rows` of the row-major `values` with `row_len` values a row.
+fn rows_mut(
+    values: &mut [f32],
+    first: usize,
+    rows: usize,
+    row_len: usize,
+) -> candle_core::Result<&mut [f32]> {
+    values
+        .get_mut(first * row_len..(first + rows) * row_len)
+        .ok_or_else(|| candle_core::Error::Msg("a product band outside its matrix".into()))
 }
 
 /// Where the product's values go in the output: sizes of one call.
@@ -458,12 +608,11 @@ struct Product {
 }
 
 impl Product {
-    fn new(op: ConvOp, x_len: usize, m: usize) -> candle_core::Result<Self> {
+    fn new(op: ConvOp, x_len: usize, (cout, m): (usize, usize)) -> candle_core::Result<Self> {
         let g = op.geometry;
         let n = x_len / (g.c * g.h * g.w).max(1);
-        let cout = if op.upsampled { m / 4 } else { m };
-        if n * g.c * g.h * g.w != x_len || (op.upsampled && !m.is_multiple_of(4)) {
-            candle_core::bail!("the convolution's input or kernels do not fit its geometry");
+        if n * g.c * g.h * g.w != x_len {
+            candle_core::bail!("the convolution's input does not fit its geometry");
         }
         Ok(Self {
             n,
@@ -579,23 +728,31 @@ impl CustomOp3 for ConvOp {
         let x = contiguous_f32(xs, xl)?;
         let kernels = contiguous_f32(ks, kl)?;
         let bias = contiguous_f32(bs, bl)?;
-        let taps = g.c * g.k * g.k;
-        let m = kernels.len() / taps.max(1);
-        let sizes = Product::new(*self, x.len(), m)?;
-        if m * taps != kernels.len() || bias.len() != m {
+        let width = self.kernel_width();
+        let kernel_rows = kernels.len() / width.max(1);
+        let (cout, m) = self.channels(kernel_rows)?;
+        if kernel_rows * width != kernels.len() || bias.len() != m {
             candle_core::bail!(
-                "the convolution needs kernels [M, {taps}] and a bias [M], got {} and {} values",
+                "the convolution needs kernels [M, {width}] and a bias of {m}, got {} and {} values",
                 kernels.len(),
                 bias.len()
             );
         }
-        let columns = im2col(x, sizes.n, g)?;
+        let sizes = Product::new(*self, x.len(), (cout, m))?;
+        let taps = g.c * g.k * g.k;
         let row_len = sizes.n * sizes.positions;
-        let product = matmul(
-            Matrix::row_major(kernels, m, taps),
-            Matrix::row_major(&columns, taps, row_len),
-        )?;
-        drop(columns);
+        let columns = im2col(x, sizes.n, g, self.row_order())?;
+        let kernels = Matrix::row_major(kernels, kernel_rows, width);
+        let columns = Matrix::row_major(&columns, taps, row_len);
+        let mut product = vec![0f32; m * row_len];
+        for block in self.blocks(cout) {
+            matmul_into(
+                rows_mut(&mut product, block.product_row, cout, row_len)?,
+                kernels.band(block.kernel_row, cout),
+                columns.band(block.column_row, width),
+                true,
+            )?;
+        }
         let y = sizes.images_from(&product, bias)?;
         Ok((CpuStorage::F32(y), sizes.shape()))
     }
@@ -612,17 +769,26 @@ impl CustomOp3 for ConvOp {
         // no gradient: the discriminator's first convolution skips it on real and detached
         // generated images.
         let input_grad = x.track_op();
+        // Kernels of a frozen convolution need none either.
+        let kernel_grad = kernels.track_op() || bias.track_op();
+        if !input_grad && !kernel_grad {
+            return Ok((None, None, None));
+        }
         let backward = ConvBackward {
             op: *self,
             input_grad,
+            kernel_grad,
         };
         let packed = x.apply_op3_no_bwd(kernels, &grad.contiguous()?, &backward)?;
         let len = if input_grad { x.elem_count() } else { 0 };
-        let (k_len, b_len) = (kernels.elem_count(), bias.elem_count());
         let dx = match input_grad {
             true => Some(packed.narrow(0, 0, len)?.reshape(x.shape())?),
             false => None,
         };
+        if !kernel_grad {
+            return Ok((dx, None, None));
+        }
+        let (k_len, b_len) = (kernels.elem_count(), bias.elem_count());
         let dkernels = packed.narrow(0, len, k_len)?.reshape(kernels.shape())?;
         let dbias = packed
             .narrow(0, len + k_len, b_len)?
@@ -632,10 +798,12 @@ impl CustomOp3 for ConvOp {
 }
 
 /// The convolution's backward: `(x, kernels, dy)` to the gradients of the input (when
-/// `input_grad`), the kernels and the bias, flat and in that order in one buffer.
+/// `input_grad`), the kernels and the bias (when `kernel_grad`), flat and in that order in
+/// one buffer.
 struct ConvBackward {
     op: ConvOp,
     input_grad: bool,
+    kernel_grad: bool,
 }
 
 impl CustomOp3 for ConvBackward {
@@ -652,35 +820,59 @@ impl CustomOp3 for ConvBackward {
         gs: &CpuStorage,
         gl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = self.op.geometry;
+        let op = self.op;
+        let g = op.geometry;
         let x = contiguous_f32(xs, xl)?;
         let kernels = contiguous_f32(ks, kl)?;
         let dy = contiguous_f32(gs, gl)?;
-        let taps = g.c * g.k * g.k;
-        let m = kernels.len() / taps.max(1);
-        let sizes = Product::new(self.op, x.len(), m)?;
+        let width = op.kernel_width();
+        let kernel_rows = kernels.len() / width.max(1);
+        let (cout, m) = op.channels(kernel_rows)?;
+        let sizes = Product::new(op, x.len(), (cout, m))?;
         if dy.len() != sizes.shape().elem_count() {
             candle_core::bail!("the convolution's backward got a gradient of another size");
         }
+        let taps = g.c * g.k * g.k;
         let row_len = sizes.n * sizes.positions;
         let dproduct = sizes.product_gradient(dy)?;
         let dproduct = Matrix::row_major(&dproduct, m, row_len);
-        let dbias: Vec<f32> = dproduct
-            .values
-            .par_chunks(row_len.max(1))
-            .map(|row| row.iter().map(|&v| f64::from(v)).sum::<f64>() as f32)
-            .collect();
-        let columns = im2col(x, sizes.n, g)?;
-        let dkernels = matmul(dproduct, Matrix::row_major(&columns, taps, row_len).t())?;
-        drop(columns);
+        let kernels = Matrix::row_major(kernels, kernel_rows, width);
+        let blocks = op.blocks(cout);
         let mut out = if self.input_grad {
-            let dcolumns = matmul(Matrix::row_major(kernels, m, taps).t(), dproduct)?;
-            col2im(&dcolumns, sizes.n, g)?
+            // Blocks of the upsampled convolution share column rows: their parts add up.
+            let mut dcolumns = vec![0f32; taps * row_len];
+            for block in &blocks {
+                matmul_into(
+                    rows_mut(&mut dcolumns, block.column_row, width, row_len)?,
+                    kernels.band(block.kernel_row, cout).t(),
+                    dproduct.band(block.product_row, cout),
+                    true,
+                )?;
+            }
+            col2im(&dcolumns, sizes.n, g, op.row_order())?
         } else {
-            Vec::with_capacity(dkernels.len() + dbias.len())
+            Vec::new()
         };
-        out.extend_from_slice(&dkernels);
-        out.extend_from_slice(&dbias);
+        if self.kernel_grad {
+            let columns = im2col(x, sizes.n, g, op.row_order())?;
+            let columns = Matrix::row_major(&columns, taps, row_len);
+            let mut dkernels = vec![0f32; kernel_rows * width];
+            for block in &blocks {
+                matmul_into(
+                    rows_mut(&mut dkernels, block.kernel_row, cout, width)?,
+                    dproduct.band(block.product_row, cout),
+                    columns.band(block.column_row, width).t(),
+                    false,
+                )?;
+            }
+            out.extend_from_slice(&dkernels);
+            out.extend(
+                dproduct
+                    .values
+                    .chunks(row_len.max(1))
+                    .map(|row| row.iter().map(|&v| f64::from(v)).sum::<f64>() as f32),
+            );
+        }
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }
@@ -733,6 +925,49 @@ mod tests {
             let (a, b) = (gd.get(v).unwrap(), gf.get(v).unwrap());
             assert!(max_diff(a, b) < 1e-4, "{}", max_diff(a, b));
         }
+    }
+
+    /// A frozen convolution computes the same output and input gradient as the original, and
+    /// no gradient for the weights it shares with it.
+    #[test]
+    fn a_frozen_convolution_passes_gradients_to_its_input_only() {
+        let dev = Device::Cpu;
+        let vars = candle_nn::VarMap::new();
+        let conv = Conv::new(
+            3,
+            4,
+            3,
+            1,
+            1,
+            VarBuilder::from_varmap(&vars, DType::F32, &dev),
+        )
+        .unwrap();
+        let frozen = conv.frozen();
+        let x = candle_core::Var::randn(0f32, 1.0, (2, 3, 5, 5), &dev).unwrap();
+        let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for upsampled in [false, true] {
+            let run = |c: &Conv| match upsampled {
+                true => c.forward_upsampled(x.as_tensor()).unwrap(),
+                false => c.forward(x.as_tensor()).unwrap(),
+            };
+            let (a, b) = (run(&conv), run(&frozen));
+            assert_eq!(values(&a), values(&b));
+            let ga = (&a * &a).unwrap().sum_all().unwrap().backward().unwrap();
+            let gb = (&b * &b).unwrap().sum_all().unwrap().backward().unwrap();
+            assert_eq!(values(ga.get(&x).unwrap()), values(gb.get(&x).unwrap()));
+            for weight in [&conv.weight, &conv.bias] {
+                assert!(ga.get(weight).is_some() && gb.get(weight).is_none());
+            }
+        }
+        // It sees the original's updates.
+        let moved = (conv.weight.detach() + 1.0).unwrap();
+        vars.all_vars()
+            .iter()
+            .find(|v| v.dims() == conv.weight.dims())
+            .unwrap()
+            .set(&moved)
+            .unwrap();
+        assert_eq!(values(&frozen.weight), values(&moved));
     }
 
     #[test]
@@ -840,8 +1075,28 @@ mod tests {
             let (c, h, w) = (g.c, g.h, g.w);
             let x = Tensor::randn(0f32, 1.0, (2, c, h, w), &Device::Cpu).unwrap();
             let values = x.flatten_all().unwrap().to_vec1().unwrap();
-            let ours = im2col(&values, 2, g).unwrap();
-            assert_eq!(ours, im2col_by_definition(&values, 2, g), "{g:?}");
+            let want = im2col_by_definition(&values, 2, g);
+            assert_eq!(
+                im2col(&values, 2, g, RowOrder::ChannelMajor).unwrap(),
+                want,
+                "{g:?}"
+            );
+            // Tap-major: the same rows, reordered.
+            let row_len = 2 * g.ho * g.wo;
+            let tap_major = im2col(&values, 2, g, RowOrder::TapMajor).unwrap();
+            for ci in 0..g.c {
+                for tap in 0..g.k * g.k {
+                    let (ours, theirs) = (
+                        RowOrder::TapMajor.row(&g, ci, tap),
+                        RowOrder::ChannelMajor.row(&g, ci, tap),
+                    );
+                    assert_eq!(
+                        tap_major[ours * row_len..(ours + 1) * row_len],
+                        want[theirs * row_len..(theirs + 1) * row_len],
+                        "{g:?}"
+                    );
+                }
+            }
         }
     }
 
@@ -849,16 +1104,19 @@ mod tests {
     /// strides do not divide the sizes.
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
-        for g in geometries() {
+        for (g, order) in geometries()
+            .into_iter()
+            .flat_map(|g| [(g, RowOrder::ChannelMajor), (g, RowOrder::TapMajor)])
+        {
             let (c, h, w) = (g.c, g.h, g.w);
             let x = Tensor::randn(0f32, 1.0, (2, c, h, w), &Device::Cpu).unwrap();
             let values = x.flatten_all().unwrap().to_vec1().unwrap();
-            let columns = im2col(&values, 2, g).unwrap();
+            let columns = im2col(&values, 2, g, order).unwrap();
             let columns =
                 Tensor::from_vec(columns, (g.c * g.k * g.k, 2 * g.ho * g.wo), &Device::Cpu)
                     .unwrap();
             let y = Tensor::randn(0f32, 1.0, columns.dims(), &Device::Cpu).unwrap();
-            let back = col2im(&y.flatten_all().unwrap().to_vec1().unwrap(), 2, g).unwrap();
+            let back = col2im(&y.flatten_all().unwrap().to_vec1().unwrap(), 2, g, order).unwrap();
             let back = Tensor::from_vec(back, x.dims(), &Device::Cpu).unwrap();
             let dot = |a: &Tensor, b: &Tensor| {
                 (a.to_dtype(DType::F64).unwrap() * b.to_dtype(DType::F64).unwrap())
