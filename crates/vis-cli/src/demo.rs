@@ -40,7 +40,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// For gan: the generator the grids show, MMagic's sample_model: orig, ema (the moving
-    /// average of its weights), or ema/orig for both side by side [default: orig].
+    /// average of its weights), or ema/orig for both side by side [default: ema, as MMagic's
+    /// for a GAN with a moving average].
     #[arg(long, value_name = "G", value_parser = ["orig", "ema", "ema/orig"])]
     sample_model: Option<String>,
     /// Threads for training and drawing, 1 to 1024 [default: every core].

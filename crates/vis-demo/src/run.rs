@@ -47,7 +47,7 @@ impl DemoKind {
     /// Training iterations when not given.
     pub fn default_iters(self) -> usize {
         match self {
-            DemoKind::Gan => 1250,
+            DemoKind::Gan => 2100,
             DemoKind::Translation => 300,
             DemoKind::Ddpm => 1500,
         }
@@ -56,7 +56,7 @@ impl DemoKind {
     /// Visualization interval when not given: about ten pictures a run.
     pub fn default_interval(self) -> u64 {
         match self {
-            DemoKind::Gan => 125,
+            DemoKind::Gan => 210,
             DemoKind::Translation => 30,
             DemoKind::Ddpm => 300,
         }
@@ -77,7 +77,8 @@ pub struct DemoOptions {
     /// Seed of data, weights and noise.
     pub seed: u64,
     /// For `gan`: which generator draws the grids, MMagic's `sample_model` (`orig`, `ema`, or
-    /// `ema/orig` for both side by side); `None` draws the trained generator.
+    /// `ema/orig` for both side by side); `None` draws MMagic's default for a GAN with a moving
+    /// average, `ema`.
     pub sample_model: Option<String>,
 }
 
