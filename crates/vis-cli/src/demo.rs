@@ -27,10 +27,11 @@ pub struct DemoArgs {
     /// The model to train.
     #[arg(value_enum, default_value = "gan")]
     model: Model,
-    /// Training iterations [default: 1250 gan, 300 translation, 1500 ddpm].
+    /// Training iterations [default: 1800 gan, 300 translation, 1500 ddpm].
     #[arg(long)]
     iters: Option<usize>,
-    /// Visualize every N iterations; 0 turns the hook off [default: about ten per run].
+    /// Visualize every N iterations; 0 turns the hook off [default: every 180 gan, 30
+    /// translation, 300 ddpm].
     #[arg(long)]
     interval: Option<u64>,
     /// Where pictures, fixed inputs and weights go.
@@ -174,4 +175,36 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use vis_demo::DemoKind;
+
+    /// `vis demo --help` states each model's default iterations and interval as the demo has
+    /// them, so the help cannot drift from `DemoKind`.
+    #[test]
+    fn the_help_states_the_demos_defaults() {
+        let mut command = crate::Cli::command();
+        let demo = command
+            .find_subcommand_mut("demo")
+            .expect("the demo subcommand");
+        let help = demo.render_long_help().to_string();
+        let flowed = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let want = format!(
+            "[default: {} gan, {} translation, {} ddpm]",
+            DemoKind::Gan.default_iters(),
+            DemoKind::Translation.default_iters(),
+            DemoKind::Ddpm.default_iters()
+        );
+        assert!(flowed.contains(&want), "{want} not in:\n{help}");
+        let want = format!(
+            "[default: every {} gan, {} translation, {} ddpm]",
+            DemoKind::Gan.default_interval(),
+            DemoKind::Translation.default_interval(),
+            DemoKind::Ddpm.default_interval()
+        );
+        assert!(flowed.contains(&want), "{want} not in:\n{help}");
+    }
 }

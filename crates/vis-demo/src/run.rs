@@ -47,16 +47,16 @@ impl DemoKind {
     /// Training iterations when not given.
     pub fn default_iters(self) -> usize {
         match self {
-            DemoKind::Gan => 2100,
+            DemoKind::Gan => 1800,
             DemoKind::Translation => 300,
             DemoKind::Ddpm => 1500,
         }
     }
 
-    /// Visualization interval when not given: about ten pictures a run.
+    /// Visualization interval when not given: ten pictures a run (five for the slow DDPM).
     pub fn default_interval(self) -> u64 {
         match self {
-            DemoKind::Gan => 210,
+            DemoKind::Gan => 180,
             DemoKind::Translation => 30,
             DemoKind::Ddpm => 300,
         }
