@@ -16,6 +16,8 @@ pub trait TrainableModel: GenerativeModel {
     /// Saves every weight (and batch-norm statistics) as safetensors at `path`, atomically.
     fn save(&self, path: &Path) -> Result<()>;
 
-    /// Loads weights saved by [`TrainableModel::save`].
+    /// Loads weights saved by [`TrainableModel::save`], for sampling: the file holds no optimizer
+    /// state nor step count, so training on after a load starts Adam's moments (and the warm-up
+    /// of a moving average of the weights) afresh.
     fn load(&mut self, path: &Path) -> Result<()>;
 }

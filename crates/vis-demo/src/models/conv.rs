@@ -892,7 +892,7 @@ pub fn upsample2x(x: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::max_diff;
+    use crate::models::{assert_same_gradients, max_diff};
     use candle_core::{DType, Device};
 
     #[test]
@@ -908,23 +908,11 @@ mod tests {
         let fused = conv.forward_upsampled(&x).unwrap();
         assert_eq!(direct.dims(), fused.dims());
         assert!(max_diff(&direct, &fused) < 1e-5);
-        let probe = Tensor::randn(0f32, 1., direct.dims(), &dev).unwrap();
-        let gd = (&direct * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gf = (&fused * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for v in vars.all_vars().iter().chain([&x]) {
-            let (a, b) = (gd.get(v).unwrap(), gf.get(v).unwrap());
-            assert!(max_diff(a, b) < 1e-4, "{}", max_diff(a, b));
-        }
+        let vars = vars.all_vars();
+        let mut inputs = vec![("x", x.as_tensor())];
+        inputs.extend(vars.iter().map(|v| ("weight or bias", v.as_tensor())));
+        let rng = &mut vis_candle::SeededRng::new(5);
+        assert_same_gradients(rng, &direct, &fused, &inputs, 1e-4, "upsampled");
     }
 
     /// A frozen convolution computes the same output and input gradient as the original, and
@@ -973,6 +961,7 @@ mod tests {
     #[test]
     fn output_and_gradients_agree_with_candles_conv2d() {
         let dev = Device::Cpu;
+        let mut rng = vis_candle::SeededRng::new(11);
         for (k, s, p, h, w) in [
             (3, 1, 1, 8, 8),
             (4, 2, 1, 8, 8),
@@ -996,32 +985,18 @@ mod tests {
                 .unwrap();
             assert_eq!(ours.dims(), theirs.dims(), "k {k} s {s}");
             assert!(max_diff(&ours, &theirs) < 1e-4, "k {k} s {s}");
-            let mix = Tensor::randn(0f32, 1.0, ours.dims(), &dev).unwrap();
-            let ours = (ours * &mix)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let theirs = (theirs * &mix)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, t) in [
-                ("x", x.as_tensor()),
-                ("weight", &conv.weight),
-                ("bias", &conv.bias),
-            ] {
-                let (a, b) = (ours.get(t).unwrap(), theirs.get(t).unwrap());
-                assert_eq!(a.dims(), b.dims(), "{name} k {k} s {s}");
-                assert!(
-                    max_diff(a, b) < 1e-3,
-                    "{name} k {k} s {s}: {}",
-                    max_diff(a, b)
-                );
-            }
+            assert_same_gradients(
+                &mut rng,
+                &ours,
+                &theirs,
+                &[
+                    ("x", x.as_tensor()),
+                    ("weight", &conv.weight),
+                    ("bias", &conv.bias),
+                ],
+                1e-3,
+                &format!("k {k} s {s}"),
+            );
         }
     }
 

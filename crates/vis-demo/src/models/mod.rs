@@ -141,6 +141,35 @@ pub(crate) fn normal_var(
     candle_core::Var::from_tensor(&values).unwrap()
 }
 
+/// Asserts that `ours` and `theirs`, one function computed two ways, pass each of `inputs` the
+/// same gradient within `tolerance`: both are weighted by one seeded normal tensor and summed,
+/// so every output element counts (for tests; `what` names the case in a failure).
+#[cfg(test)]
+pub(crate) fn assert_same_gradients(
+    rng: &mut vis_candle::SeededRng,
+    ours: &candle_core::Tensor,
+    theirs: &candle_core::Tensor,
+    inputs: &[(&str, &candle_core::Tensor)],
+    tolerance: f32,
+    what: &str,
+) {
+    let mix = rng
+        .normal_with(ours.dims(), 0.0, 1.0, &Device::Cpu)
+        .unwrap();
+    let gradients =
+        |out: &candle_core::Tensor| (out * &mix).unwrap().sum_all().unwrap().backward().unwrap();
+    let (ga, gb) = (gradients(ours), gradients(theirs));
+    for (name, input) in inputs {
+        let (a, b) = (ga.get(input).unwrap(), gb.get(input).unwrap());
+        assert_eq!(a.dims(), b.dims(), "{name} {what}");
+        assert!(
+            max_diff(a, b) < tolerance,
+            "{name} {what}: {}",
+            max_diff(a, b)
+        );
+    }
+}
+
 /// The largest absolute difference between two tensors of one shape (for tests).
 #[cfg(test)]
 pub(crate) fn max_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 {

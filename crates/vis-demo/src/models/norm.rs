@@ -281,7 +281,7 @@ impl CustomOp3 for Backward {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{max_diff, normal_var};
+    use crate::models::{assert_same_gradients, max_diff, normal_var};
     use candle_core::{DType, Device, Module};
     use candle_nn::VarMap;
 
@@ -321,27 +321,18 @@ mod tests {
             let a = ours.forward(x.as_tensor()).unwrap();
             let b = candle_nn::ops::silu(&theirs.forward(x.as_tensor()).unwrap()).unwrap();
             assert!(max_diff(&a, &b) < 1e-5, "{dims:?}: {}", max_diff(&a, &b));
-            let mix = normal_var(&mut rng, 0.0, 1.0, a.dims());
-            let ga = (a * mix.as_tensor())
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gb = (b * mix.as_tensor())
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, v) in [("x", &x), ("weight", &weight), ("bias", &bias)] {
-                let (ga, gb) = (ga.get(v).unwrap(), gb.get(v).unwrap());
-                assert!(
-                    max_diff(ga, gb) < 1e-4,
-                    "{name} {dims:?}: {}",
-                    max_diff(ga, gb)
-                );
-            }
+            assert_same_gradients(
+                &mut rng,
+                &a,
+                &b,
+                &[
+                    ("x", x.as_tensor()),
+                    ("weight", weight.as_tensor()),
+                    ("bias", bias.as_tensor()),
+                ],
+                1e-4,
+                &format!("{dims:?}"),
+            );
         }
     }
 
