@@ -32,6 +32,11 @@ use vis_candle::SeededRng;
 /// The fraction of training images shown without their label.
 const LABEL_DROPOUT: f32 = 0.1;
 
+/// Images per pass of the network when sampling: the columns of the widest convolution (21 MB
+/// at 32 images) stay in this CPU's 32 MB L3. 64 guided samples (128 images) took 4.2-4.5 s in
+/// one pass and 3.3-3.9 s in passes of 32 (16 a pass: 3.3-3.6 s).
+const SAMPLING_PASS: usize = 32;
+
 /// Sizes, schedule and training settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -386,14 +391,33 @@ impl Ddpm {
         let guidance = self.config.guidance;
         if guidance == 1.0 {
             let steps = Tensor::full(t as f32, num, &self.device)?;
-            return Ok(self.ema.forward(x, &steps, labels)?.detach());
+            return self.average_noise(x, &steps, labels);
         }
         let steps = Tensor::full(t as f32, 2 * num, &self.device)?;
         let both = Tensor::cat(&[x, x], 0)?;
         let labels = Tensor::cat(&[labels, &labels.zeros_like()?], 0)?;
-        let eps = self.ema.forward(&both, &steps, &labels)?.detach();
+        let eps = self.average_noise(&both, &steps, &labels)?;
         let (with, without) = (eps.narrow(0, 0, num)?, eps.narrow(0, num, num)?);
         Ok((&without + ((with - &without)? * guidance)?)?)
+    }
+
+    /// The moving average's noise prediction, in passes of at most [`SAMPLING_PASS`] images.
+    fn average_noise(&self, x: &Tensor, steps: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        let num = x.dim(0)?;
+        if num <= SAMPLING_PASS {
+            return Ok(self.ema.forward(x, steps, labels)?.detach());
+        }
+        let mut parts = Vec::with_capacity(num.div_ceil(SAMPLING_PASS));
+        for start in (0..num).step_by(SAMPLING_PASS) {
+            let len = SAMPLING_PASS.min(num - start);
+            let part = self.ema.forward(
+                &x.narrow(0, start, len)?,
+                &steps.narrow(0, start, len)?,
+                &labels.narrow(0, start, len)?,
+            )?;
+            parts.push(part.detach());
+        }
+        Ok(Tensor::cat(&parts, 0)?)
     }
 
     /// `num` samples drawn with labels and noise from `rng`: the final images
@@ -640,22 +664,26 @@ mod tests {
     #[test]
     fn guidance_mixes_the_labelled_and_unlabelled_predictions() {
         let dev = Device::Cpu;
-        let x = SeededRng::new(1).normal(&[3, 3, 8, 8], &dev).unwrap();
-        let labels = random_labels(3, &mut SeededRng::new(2), &dev).unwrap();
-        for guidance in [0.0, 1.0, 3.0] {
-            let model = Ddpm::new(Config { guidance, ..tiny() }, 7, &dev).unwrap();
-            let steps = Tensor::full(4f32, 3, &dev).unwrap();
-            let with = model.ema.forward(&x, &steps, &labels).unwrap();
-            let without = model
-                .ema
-                .forward(&x, &steps, &labels.zeros_like().unwrap())
-                .unwrap();
-            // The labels reach the prediction, so the mix below says something.
-            assert!(max_diff(&with, &without) > 1e-4);
-            let want = (&without + ((&with - &without).unwrap() * guidance).unwrap()).unwrap();
-            let got = model.guided_noise(&x, 4, &labels).unwrap();
-            let worst = max_diff(&got, &want);
-            assert!(worst < 1e-5, "guidance {guidance}: {worst}");
+        // 37 images take more than one pass of the network, with guidance and without.
+        for n in [3, 37] {
+            let x = SeededRng::new(1).normal(&[n, 3, 8, 8], &dev).unwrap();
+            let labels = random_labels(n, &mut SeededRng::new(2), &dev).unwrap();
+            for guidance in [0.0, 1.0, 3.0] {
+                let model = Ddpm::new(Config { guidance, ..tiny() }, 7, &dev).unwrap();
+                let steps = Tensor::full(4f32, n, &dev).unwrap();
+                let with = model.ema.forward(&x, &steps, &labels).unwrap();
+                let without = model
+                    .ema
+                    .forward(&x, &steps, &labels.zeros_like().unwrap())
+                    .unwrap();
+                // The labels reach the prediction, so the mix below says something.
+                assert!(max_diff(&with, &without) > 1e-4);
+                let want = (&without + ((&with - &without).unwrap() * guidance).unwrap()).unwrap();
+                let got = model.guided_noise(&x, 4, &labels).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                let worst = max_diff(&got, &want);
+                assert!(worst < 1e-5, "{n} images, guidance {guidance}: {worst}");
+            }
         }
         // A scale that would draw NaNs is refused, by name.
         for guidance in [f64::NAN, f64::INFINITY] {
