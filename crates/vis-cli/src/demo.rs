@@ -192,19 +192,13 @@ mod tests {
             .expect("the demo subcommand");
         let help = demo.render_long_help().to_string();
         let flowed = help.split_whitespace().collect::<Vec<_>>().join(" ");
-        let want = format!(
-            "[default: {} gan, {} translation, {} ddpm]",
-            DemoKind::Gan.default_iters(),
-            DemoKind::Translation.default_iters(),
-            DemoKind::Ddpm.default_iters()
-        );
-        assert!(flowed.contains(&want), "{want} not in:\n{help}");
-        let want = format!(
-            "[default: every {} gan, {} translation, {} ddpm]",
-            DemoKind::Gan.default_interval(),
-            DemoKind::Translation.default_interval(),
-            DemoKind::Ddpm.default_interval()
-        );
-        assert!(flowed.contains(&want), "{want} not in:\n{help}");
+        let kinds = [DemoKind::Gan, DemoKind::Translation, DemoKind::Ddpm];
+        let iters = kinds.map(|kind| kind.default_iters().to_string());
+        let intervals = kinds.map(|kind| kind.default_interval().to_string());
+        for (lead, [gan, translation, ddpm]) in [("", iters), ("every ", intervals)] {
+            let want =
+                format!("[default: {lead}{gan} gan, {translation} translation, {ddpm} ddpm]");
+            assert!(flowed.contains(&want), "{want} not in:\n{help}");
+        }
     }
 }
