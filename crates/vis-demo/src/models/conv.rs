@@ -597,7 +597,10 @@ fn rows_mut(
 struct Product {
     /// Images.
     n: usize,
-    /// Rows of the product (kernels).
+    /// Rows of the kernels, and their width ([`ConvOp::kernel_width`]).
+    kernel_rows: usize,
+    width: usize,
+    /// Rows of the product.
     m: usize,
     /// Output channels.
     cout: usize,
@@ -608,14 +611,25 @@ struct Product {
 }
 
 impl Product {
-    fn new(op: ConvOp, x_len: usize, (cout, m): (usize, usize)) -> candle_core::Result<Self> {
+    /// The sizes of `op` on an input of `x_len` values and kernels of `kernel_len`.
+    fn new(op: ConvOp, x_len: usize, kernel_len: usize) -> candle_core::Result<Self> {
         let g = op.geometry;
         let n = x_len / (g.c * g.h * g.w).max(1);
         if n * g.c * g.h * g.w != x_len {
             candle_core::bail!("the convolution's input does not fit its geometry");
         }
+        let width = op.kernel_width();
+        let kernel_rows = kernel_len / width.max(1);
+        if kernel_rows * width != kernel_len {
+            candle_core::bail!(
+                "the convolution needs kernels [M, {width}], got {kernel_len} values"
+            );
+        }
+        let (cout, m) = op.channels(kernel_rows)?;
         Ok(Self {
             n,
+            kernel_rows,
+            width,
             m,
             cout,
             positions: g.ho * g.wo,
@@ -728,17 +742,14 @@ impl CustomOp3 for ConvOp {
         let x = contiguous_f32(xs, xl)?;
         let kernels = contiguous_f32(ks, kl)?;
         let bias = contiguous_f32(bs, bl)?;
-        let width = self.kernel_width();
-        let kernel_rows = kernels.len() / width.max(1);
-        let (cout, m) = self.channels(kernel_rows)?;
-        if kernel_rows * width != kernels.len() || bias.len() != m {
+        let sizes = Product::new(*self, x.len(), kernels.len())?;
+        let (kernel_rows, width, cout, m) = (sizes.kernel_rows, sizes.width, sizes.cout, sizes.m);
+        if bias.len() != m {
             candle_core::bail!(
-                "the convolution needs kernels [M, {width}] and a bias of {m}, got {} and {} values",
-                kernels.len(),
+                "the convolution needs a bias of {m} values, got {}",
                 bias.len()
             );
         }
-        let sizes = Product::new(*self, x.len(), (cout, m))?;
         let taps = g.c * g.k * g.k;
         let row_len = sizes.n * sizes.positions;
         let columns = im2col(x, sizes.n, g, self.row_order())?;
@@ -825,10 +836,8 @@ impl CustomOp3 for ConvBackward {
         let x = contiguous_f32(xs, xl)?;
         let kernels = contiguous_f32(ks, kl)?;
         let dy = contiguous_f32(gs, gl)?;
-        let width = op.kernel_width();
-        let kernel_rows = kernels.len() / width.max(1);
-        let (cout, m) = op.channels(kernel_rows)?;
-        let sizes = Product::new(op, x.len(), (cout, m))?;
+        let sizes = Product::new(op, x.len(), kernels.len())?;
+        let (kernel_rows, width, cout, m) = (sizes.kernel_rows, sizes.width, sizes.cout, sizes.m);
         if dy.len() != sizes.shape().elem_count() {
             candle_core::bail!("the convolution's backward got a gradient of another size");
         }
@@ -956,6 +965,42 @@ mod tests {
             .set(&moved)
             .unwrap();
         assert_eq!(values(&frozen.weight), values(&moved));
+    }
+
+    /// Kernels or a bias that do not fit the op's geometry are errors, forward and backward,
+    /// never a panic or a product read out of bounds.
+    #[test]
+    fn kernels_and_biases_of_the_wrong_size_are_refused() {
+        let dev = Device::Cpu;
+        let x = Tensor::ones((2, 3, 4, 4), DType::F32, &dev).unwrap();
+        let geometry = Geometry::new(3, 4, 4, 3, 1, 1).unwrap();
+        let tensor = |len: usize| Tensor::ones(len, DType::F32, &dev).unwrap();
+        for (upsampled, kernel_len, bias_len, want) in [
+            // 27 values a kernel row plain, 6 upsampled (2 C).
+            (false, 5 * 27 + 1, 5, "kernels [M, 27]"),
+            (false, 5 * 27, 4, "a bias of 5 values"),
+            (true, 8 * 6 + 6, 4, "8 kernel rows per output channel"),
+            (true, 8 * 6, 3, "a bias of 4 values"),
+        ] {
+            let op = ConvOp {
+                geometry,
+                upsampled,
+            };
+            let (kernels, bias) = (tensor(kernel_len), tensor(bias_len));
+            let err = x.apply_op3_no_bwd(&kernels, &bias, &op).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+            // The backward reads the same kernels: a misfit there is an error too.
+            if !want.contains("bias") {
+                let backward = ConvBackward {
+                    op,
+                    input_grad: true,
+                    kernel_grad: true,
+                };
+                let dy = tensor(64);
+                let err = x.apply_op3_no_bwd(&kernels, &dy, &backward).unwrap_err();
+                assert!(err.to_string().contains(want), "{err}");
+            }
+        }
     }
 
     #[test]
