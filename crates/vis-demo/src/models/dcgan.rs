@@ -39,7 +39,7 @@ use vis_core::DataSample;
 use super::adversarial::Adversaries;
 use super::batch_norm::{Activation, BatchNormAct};
 use super::conv::Conv;
-use super::{batch_labels, blend};
+use super::{batch_labels, blend, warmed_up_decay};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -428,14 +428,11 @@ impl TrainableModel for Dcgan {
         let loss_gen_class = label_loss(&fake_classes, &fake_labels)?;
         self.adversaries
             .step_generator(&(&loss_gen + (&loss_gen_class * weight)?)?)?;
-        // The average warms up (as diffusers' EMAModel): early pictures follow the generator
-        // instead of averaging the wildly moving weights of the first steps.
         self.steps_taken += 1;
-        let warm = (1 + self.steps_taken) as f64 / (10 + self.steps_taken) as f64;
         blend(
             &self.ema_vars,
             &self.adversaries.gen_vars,
-            self.config.ema_decay.min(warm),
+            warmed_up_decay(self.config.ema_decay, self.steps_taken),
         )?;
 
         Ok(vec![

@@ -19,7 +19,7 @@ use vis_core::DataSample;
 use super::conv::{Conv, upsample2x};
 use super::init::{Scheme, initialise};
 use super::norm::GroupNormSilu;
-use super::{batch_labels, blend, load_maps, save_maps};
+use super::{batch_labels, blend, load_maps, save_maps, warmed_up_decay};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -546,9 +546,11 @@ impl TrainableModel for Ddpm {
         let loss = (predicted - eps)?.sqr()?.mean_all()?;
         self.opt.backward_step(&loss)?;
         self.steps_taken += 1;
-        // The average warms up (as diffusers' EMAModel) so early pictures are not the init.
-        let warm = (1 + self.steps_taken) as f64 / (10 + self.steps_taken) as f64;
-        blend(&self.ema_vars, &self.vars, self.config.ema_decay.min(warm))?;
+        blend(
+            &self.ema_vars,
+            &self.vars,
+            warmed_up_decay(self.config.ema_decay, self.steps_taken),
+        )?;
         Ok(vec![("loss", loss.to_scalar::<f32>()?)])
     }
 

@@ -105,6 +105,14 @@ pub(crate) fn load_maps(path: &Path, maps: &[(&str, &VarMap)], device: &Device) 
     Ok(())
 }
 
+/// The moving average's decay after `steps_taken` training steps: `decay`, held down by the
+/// warm-up `(1 + s) / (10 + s)` of diffusers' `EMAModel`, so that the first pictures follow the
+/// trained weights instead of averaging in the wildly moving ones of the first steps.
+pub(crate) fn warmed_up_decay(decay: f64, steps_taken: u64) -> f64 {
+    let s = steps_taken as f64;
+    decay.min((1.0 + s) / (10.0 + s))
+}
+
 /// Sets every variable of `average` to `keep * average + (1 - keep) * current` (the variable of
 /// the same name); `keep = 0` copies.
 pub(crate) fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()> {
@@ -181,4 +189,19 @@ pub(crate) fn max_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 
         .unwrap()
         .to_scalar::<f32>()
         .unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::warmed_up_decay;
+
+    /// The first steps follow the trained weights; the decay asked for rules once the warm-up
+    /// has climbed past it.
+    #[test]
+    fn the_decay_warms_up_to_the_one_asked_for() {
+        assert_eq!(warmed_up_decay(0.995, 1), 2.0 / 11.0);
+        assert_eq!(warmed_up_decay(0.99, 890), 0.99);
+        assert_eq!(warmed_up_decay(0.99, 889), 890.0 / 899.0);
+        assert_eq!(warmed_up_decay(0.0, 5), 0.0);
+    }
 }
