@@ -225,21 +225,6 @@ impl Geometry {
     }
 }
 
-/// `dst[i] = src[i * step]` for every `i` that both hold.
-#[inline(always)]
-fn gather(dst: &mut [f32], src: &[f32], step: usize) {
-    if step == 1 {
-        let n = dst.len().min(src.len());
-        if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
-            d.copy_from_slice(s);
-        }
-    } else {
-        for (d, s) in dst.iter_mut().zip(src.iter().step_by(step)) {
-            *d = *s;
-        }
-    }
-}
-
 /// `dst[i * step] += src[i]` for every `i` that both hold.
 #[inline(always)]
 fn scatter_add(dst: &mut [f32], src: &[f32], step: usize) {
@@ -284,6 +269,96 @@ pub(crate) fn par_zeroed_chunks(
         });
     // SAFETY: the chunks above cover the first `len` elements, each initialised to 0 before
     // `fill` wrote to it.
+    unsafe { buffer.set_len(len) };
+    Ok(buffer)
+}
+
+/// Fills a chunk of an uninitialised buffer front to back, so that each value is written once
+/// (no zeroing pass before the copies, as in [`par_zeroed_chunks`]); whatever a fill leaves
+/// unwritten at the end is zeroed by [`par_written_chunks`].
+pub(crate) struct ChunkWriter<'a> {
+    out: &'a mut [MaybeUninit<f32>],
+    written: usize,
+}
+
+impl ChunkWriter<'_> {
+    /// Writes zeros up to position `end` (nothing if already past it).
+    #[inline(always)]
+    pub(crate) fn zeros_until(&mut self, end: usize) {
+        let end = end.min(self.out.len());
+        if let Some(part) = self.out.get_mut(self.written..end) {
+            part.fill(MaybeUninit::new(0.0));
+            self.written = end;
+        }
+    }
+
+    /// Sets the written values in `range` back to 0.
+    #[inline(always)]
+    pub(crate) fn rezero(&mut self, range: Range<usize>) {
+        // One value at a time: the gaps are a value or two, where a `memset` call costs more.
+        for i in range.start..range.end.min(self.written) {
+            if let Some(value) = self.out.get_mut(i) {
+                value.write(0.0);
+            }
+        }
+    }
+
+    /// Writes `len` values `src[i * step]`, zeros where `src` runs out.
+    #[inline(always)]
+    pub(crate) fn strided(&mut self, src: &[f32], step: usize, len: usize) {
+        let end = (self.written + len).min(self.out.len());
+        let Some(part) = self.out.get_mut(self.written..end) else {
+            return;
+        };
+        let copied = if step == 1 {
+            let n = part.len().min(src.len());
+            // SAFETY: `n` values fit in both; `src` is initialised and, borrowed shared while
+            // `part` is borrowed mutably, cannot overlap it. A slice copy, which element-wise
+            // writes into `MaybeUninit` do not compile to.
+            unsafe {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), part.as_mut_ptr().cast::<f32>(), n);
+            }
+            n
+        } else {
+            let mut n = 0;
+            for (d, &s) in part.iter_mut().zip(src.iter().step_by(step.max(1))) {
+                d.write(s);
+                n += 1;
+            }
+            n
+        };
+        self.written += copied;
+        self.zeros_until(end);
+    }
+}
+
+/// A buffer of `len` values built in parallel chunks of `chunk`, each written front to back
+/// once by `fill(index, writer)`; what a fill leaves unwritten is zeroed. For the columns,
+/// where zeroing everything first ([`par_zeroed_chunks`]) and copying row pieces over it cost
+/// two passes and a `memcpy` call per piece.
+pub(crate) fn par_written_chunks(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut ChunkWriter<'_>) + Sync + Send,
+) -> candle_core::Result<Vec<f32>> {
+    let mut buffer: Vec<f32> = Vec::with_capacity(len);
+    let Some(spare) = buffer.spare_capacity_mut().get_mut(..len) else {
+        candle_core::bail!("could not allocate a buffer of {len} values");
+    };
+    spare
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(index, part)| {
+            let end = part.len();
+            let mut writer = ChunkWriter {
+                out: part,
+                written: 0,
+            };
+            fill(index, &mut writer);
+            writer.zeros_until(end);
+        });
+    // SAFETY: a `ChunkWriter` writes its values in order and counts them in `written`; each
+    // chunk was written up to its end just above, and the chunks cover the first `len`.
     unsafe { buffer.set_len(len) };
     Ok(buffer)
 }
@@ -334,7 +409,7 @@ fn im2col(x: &[f32], n: usize, g: Geometry, order: RowOrder) -> candle_core::Res
     let plane = (g.h * g.w).max(1);
     let positions = (g.ho * g.wo).max(1);
     let spans = g.all_spans();
-    par_zeroed_chunks(
+    par_written_chunks(
         g.c * g.k * g.k * n * positions,
         n * positions,
         |row, out| {
@@ -342,19 +417,55 @@ fn im2col(x: &[f32], n: usize, g: Geometry, order: RowOrder) -> candle_core::Res
             let Some(spans) = spans.get(tap) else {
                 return;
             };
-            let images = x.chunks(plane).skip(ci).step_by(g.c.max(1));
-            for (image, out) in images.zip(out.chunks_mut(positions)) {
-                // Positions whose tap lands outside the image stay 0.
-                for (pixels, taps) in spans {
-                    if let (Some(src), Some(dst)) =
-                        (image.get(pixels.clone()), out.get_mut(taps.clone()))
-                    {
-                        gather(dst, src, g.s);
+            let images = x.chunks(plane).skip(ci).step_by(g.c.max(1)).take(n);
+            for (start, image) in (0..).step_by(positions).zip(images) {
+                // Positions whose tap lands outside the image are 0.
+                if let Some(block) = shifted_run(&g, spans, image) {
+                    // Stride 1 and rows as wide as the input's: the output positions are the
+                    // pixels shifted by one offset, copied in one piece; the positions between
+                    // the spans (which read past a row's end) are zeroed after.
+                    out.zeros_until(start + block.taps.start);
+                    out.strided(block.pixels, 1, block.taps.len());
+                    for pair in spans.windows(2) {
+                        if let [(_, a), (_, b)] = pair {
+                            out.rezero(start + a.end..start + b.start);
+                        }
+                    }
+                } else {
+                    for (pixels, taps) in spans {
+                        out.zeros_until(start + taps.start);
+                        let src = image.get(pixels.clone()).unwrap_or_default();
+                        out.strided(src, g.s, taps.len());
                     }
                 }
+                out.zeros_until(start + positions);
             }
         },
     )
+}
+
+/// The output positions of one tap from its first span to its last, and the input pixels
+/// they read, one run each.
+struct ShiftedRun<'a> {
+    taps: Range<usize>,
+    pixels: &'a [f32],
+}
+
+/// For a convolution of stride 1 whose output rows are as wide as the input's, the output
+/// positions of a tap are its input pixels shifted by a constant: the whole run from its first
+/// span to its last, in `image`. `None` for other convolutions and taps reading nothing.
+fn shifted_run<'a>(
+    g: &Geometry,
+    spans: &[(Range<usize>, Range<usize>)],
+    image: &'a [f32],
+) -> Option<ShiftedRun<'a>> {
+    if g.s != 1 || g.wo != g.w {
+        return None;
+    }
+    let ((first_pixels, first_taps), (_, last_taps)) = (spans.first()?, spans.last()?);
+    let taps = first_taps.start..last_taps.end;
+    let pixels = image.get(first_pixels.start..first_pixels.start + taps.len())?;
+    Some(ShiftedRun { taps, pixels })
 }
 
 /// The adjoint of [`im2col`] for `n` images: columns back to `[N, C, H, W]`, summing the taps
@@ -710,7 +821,10 @@ impl Product {
                         }
                     }
                 } else {
-                    gather(out, src, 1);
+                    let n = out.len().min(src.len());
+                    if let (Some(out), Some(src)) = (out.get_mut(..n), src.get(..n)) {
+                        out.copy_from_slice(src);
+                    }
                 }
             }
         })
@@ -1083,6 +1197,9 @@ mod tests {
             (1, 5, 11, 3, 3, 2),
             (2, 4, 4, 5, 1, 3),
             (3, 7, 5, 1, 2, 0),
+            // Stride 1 keeping the width: each tap's positions are one shifted run.
+            (2, 5, 7, 3, 1, 1),
+            (3, 4, 6, 1, 1, 0),
         ]
         .into_iter()
         .map(|(c, h, w, k, s, p)| Geometry::new(c, h, w, k, s, p).unwrap())
@@ -1175,6 +1292,29 @@ mod tests {
                     } else {
                         0.0
                     }
+                })
+                .collect();
+            assert_eq!(got, want, "len {len} chunk {chunk}");
+        }
+    }
+
+    /// A chunk is what its fill wrote, in order, then zeros, whatever the allocator held
+    /// before; writes past a chunk's end are dropped, and a source that runs out pads with 0.
+    #[test]
+    fn written_chunks_are_their_writes_then_zeros() {
+        for (len, chunk) in [(0, 4), (10, 4), (12, 4), (7, 1), (5, 9), (3, 0)] {
+            drop(vec![f32::NAN; len]);
+            let got = par_written_chunks(len, chunk, |index, out| {
+                out.zeros_until(1);
+                // Two values of the index, every second one of four, then one beyond the source.
+                out.strided(&[index as f32 + 1.0, 0.5, index as f32 + 1.0, 0.5], 2, 3);
+            })
+            .unwrap();
+            let chunk = chunk.max(1);
+            let want: Vec<f32> = (0..len)
+                .map(|i| match i % chunk {
+                    1 | 2 => (i / chunk) as f32 + 1.0,
+                    _ => 0.0,
                 })
                 .collect();
             assert_eq!(got, want, "len {len} chunk {chunk}");
