@@ -19,7 +19,7 @@ use vis_core::DataSample;
 use super::conv::{Conv, upsample2x};
 use super::init::{Scheme, initialise};
 use super::norm::GroupNormSilu;
-use super::{batch_labels, blend, load_maps, save_maps, warmed_up_decay};
+use super::{batch_labels, blend, load_maps, save_maps, untracked_view, warmed_up_decay};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -289,6 +289,7 @@ pub struct Ddpm {
     unet: UNet,
     /// The moving average of `vars`, which sampling uses.
     ema_vars: VarMap,
+    /// The network over `ema_vars`, read untracked ([`untracked_view`]).
     ema: UNet,
     /// Training steps taken, for the moving average's warm-up.
     steps_taken: u64,
@@ -332,10 +333,12 @@ impl Ddpm {
         )?;
         initialise(&vars, Scheme::Default, &mut SeededRng::new(seed))?;
         let ema_vars = VarMap::new();
-        let ema = UNet::new(
+        // The average's variables, then the network sampling reads them through, untracked.
+        UNet::new(
             config.width,
             VarBuilder::from_varmap(&ema_vars, DType::F32, device),
         )?;
+        let ema = UNet::new(config.width, untracked_view(&ema_vars, device)?)?;
         blend(&ema_vars, &vars, 0.0)?;
         let opt = AdamW::new(
             vars.all_vars(),
