@@ -251,26 +251,10 @@ pub(crate) fn par_zeroed_chunks(
     chunk: usize,
     fill: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) -> candle_core::Result<Vec<f32>> {
-    let mut buffer: Vec<f32> = Vec::with_capacity(len);
-    let Some(spare) = buffer.spare_capacity_mut().get_mut(..len) else {
-        candle_core::bail!("could not allocate a buffer of {len} values");
-    };
-    spare
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .for_each(|(index, part)| {
-            for value in part.iter_mut() {
-                value.write(0.0);
-            }
-            // SAFETY: every element of `part` was initialised just above, and
-            // `MaybeUninit<f32>` has the size, alignment and validity of `f32`.
-            let part = unsafe { &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32]) };
-            fill(index, part);
-        });
-    // SAFETY: the chunks above cover the first `len` elements, each initialised to 0 before
-    // `fill` wrote to it.
-    unsafe { buffer.set_len(len) };
-    Ok(buffer)
+    par_written_chunks(len, chunk, |index, writer| {
+        writer.zeros_until(usize::MAX);
+        fill(index, writer.written_mut());
+    })
 }
 
 /// Fills a chunk of an uninitialised buffer front to back, so that each value is written once
@@ -292,13 +276,22 @@ impl ChunkWriter<'_> {
         }
     }
 
+    /// The values written so far.
+    pub(crate) fn written_mut(&mut self) -> &mut [f32] {
+        let part = self.out.get_mut(..self.written).unwrap_or_default();
+        // SAFETY: the first `written` values were initialised by the writes that counted them,
+        // and `MaybeUninit<f32>` has the size, alignment and validity of `f32`.
+        unsafe { &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32]) }
+    }
+
     /// Sets the written values in `range` back to 0.
     #[inline(always)]
     pub(crate) fn rezero(&mut self, range: Range<usize>) {
         // One value at a time: the gaps are a value or two, where a `memset` call costs more.
-        for i in range.start..range.end.min(self.written) {
-            if let Some(value) = self.out.get_mut(i) {
-                value.write(0.0);
+        let written = self.written_mut();
+        for i in range.start..range.end.min(written.len()) {
+            if let Some(value) = written.get_mut(i) {
+                *value = 0.0;
             }
         }
     }
