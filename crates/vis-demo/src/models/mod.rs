@@ -139,7 +139,9 @@ pub(crate) fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()>
 /// storage, so they read every in-place update ([`blend`], loading), but the ops of a network
 /// built from them record nothing for a backward pass. For sampling from a moving average,
 /// where the recorded graph had kept every activation of a forward pass alive until its end
-/// (`vis demo ddpm --iters 0`, which only samples: peak memory 125 MB -> 90 MB).
+/// (`vis demo ddpm --iters 0`, which only samples: peak memory 125 MB -> 90 MB). Only for
+/// layers that read the tensors as given: one that makes its own `Var` of a tensor that is not
+/// a variable (`BatchNormAct`'s running statistics) copies it, and would not see the updates.
 pub(crate) fn untracked_view(vars: &VarMap, device: &Device) -> Result<VarBuilder<'static>> {
     let data = vars
         .data()
