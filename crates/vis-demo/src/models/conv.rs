@@ -27,7 +27,8 @@ pub struct Conv {
 }
 
 impl Conv {
-    /// Weights `[cout, cin, k, k]` and bias `[cout]` from `vb` (`weight`, `bias`).
+    /// Weights `[cout, cin, k, k]` and bias `[cout]` from `vb` (`weight`, `bias`); a stride of
+    /// 0 is taken as 1.
     pub fn new(
         cin: usize,
         cout: usize,
@@ -172,12 +173,34 @@ impl Geometry {
         s: usize,
         p: usize,
     ) -> candle_core::Result<Self> {
-        if h + 2 * p < k || w + 2 * p < k || k == 0 {
+        if c == 0 {
+            candle_core::bail!("the convolution's input has no channels: give it at least one");
+        }
+        if h == 0 || w == 0 {
+            candle_core::bail!("the convolution's input has no pixels ({h}x{w})");
+        }
+        let too_large = || {
+            candle_core::Error::Msg(format!(
+                "a {k}x{k} convolution with padding {p} of a {h}x{w} input of {c} channels is \
+                 too large to index its columns: give it a smaller padding or input"
+            ))
+        };
+        let padded = |len: usize| p.checked_mul(2).and_then(|p2| p2.checked_add(len));
+        let (hp, wp) = (
+            padded(h).ok_or_else(too_large)?,
+            padded(w).ok_or_else(too_large)?,
+        );
+        if hp < k || wp < k || k == 0 {
             candle_core::bail!(
                 "a {k}x{k} convolution needs an input of at least {k}x{k}, got {h}x{w}"
             );
         }
-        let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        let s = s.max(1);
+        let (ho, wo) = ((hp - k) / s + 1, (wp - k) / s + 1);
+        // The columns of one image, `C K K` rows of `Ho Wo`: the op's largest buffer per image.
+        c.checked_mul(k * k)
+            .and_then(|taps| taps.checked_mul(ho.checked_mul(wo)?))
+            .ok_or_else(too_large)?;
         Ok(Self {
             c,
             h,
@@ -266,9 +289,15 @@ pub(crate) struct ChunkWriter<'a> {
 }
 
 impl ChunkWriter<'_> {
-    /// Writes zeros up to position `end` (nothing if already past it).
+    /// Writes zeros up to position `end` (nothing if already past it, which the fills only
+    /// ask at a chunk's end).
     #[inline(always)]
     pub(crate) fn zeros_until(&mut self, end: usize) {
+        debug_assert!(
+            end >= self.written || end >= self.out.len(),
+            "a fill went back from {} to {end}",
+            self.written
+        );
         let end = end.min(self.out.len());
         if let Some(part) = self.out.get_mut(self.written..end) {
             part.fill(MaybeUninit::new(0.0));
@@ -334,7 +363,10 @@ pub(crate) fn par_written_chunks(
     chunk: usize,
     fill: impl Fn(usize, &mut ChunkWriter<'_>) + Sync + Send,
 ) -> candle_core::Result<Vec<f32>> {
-    let mut buffer: Vec<f32> = Vec::with_capacity(len);
+    let mut buffer: Vec<f32> = Vec::new();
+    if let Err(err) = buffer.try_reserve_exact(len) {
+        candle_core::bail!("could not allocate a buffer of {len} values: {err}");
+    }
     let Some(spare) = buffer.spare_capacity_mut().get_mut(..len) else {
         candle_core::bail!("could not allocate a buffer of {len} values");
     };
@@ -356,6 +388,8 @@ pub(crate) fn par_written_chunks(
     Ok(buffer)
 }
 
+/// The values of a contiguous f32 tensor, for vis-demo's custom ops (each makes its inputs
+/// contiguous before it applies the op).
 pub(crate) fn contiguous_f32<'a>(
     storage: &'a CpuStorage,
     layout: &Layout,
@@ -364,7 +398,13 @@ pub(crate) fn contiguous_f32<'a>(
         (CpuStorage::F32(values), Some((start, end))) => values
             .get(start..end)
             .ok_or_else(|| candle_core::Error::Msg("tensor storage out of range".into())),
-        _ => candle_core::bail!("the convolution takes contiguous f32 tensors"),
+        (CpuStorage::F32(_), None) => {
+            candle_core::bail!("vis-demo's ops take contiguous tensors: call .contiguous() first")
+        }
+        (storage, _) => candle_core::bail!(
+            "vis-demo's ops take f32 tensors, got {:?}: call .to_dtype(DType::F32) first",
+            candle_core::backend::BackendStorage::dtype(storage)
+        ),
     }
 }
 
@@ -416,7 +456,7 @@ fn im2col(x: &[f32], n: usize, g: Geometry, order: RowOrder) -> candle_core::Res
                 if let Some(block) = shifted_run(&g, spans, image) {
                     // Stride 1 and rows as wide as the input's: the output positions are the
                     // pixels shifted by one offset, copied in one piece; the positions between
-                    // the spans (which read past a row's end) are zeroed after.
+                    // the spans (which read the neighbouring row's edge) are zeroed after.
                     out.zeros_until(start + block.taps.start);
                     out.strided(block.pixels, 1, block.taps.len());
                     for pair in spans.windows(2) {
@@ -528,9 +568,9 @@ impl<'a> Matrix<'a> {
     /// Rows `first..first + rows` of a row-major matrix.
     fn band(self, first: usize, rows: usize) -> Self {
         Self {
-            values: self
-                .values
-                .get(first * self.row_stride..)
+            values: first
+                .checked_mul(self.row_stride)
+                .and_then(|start| self.values.get(start..))
                 .unwrap_or_default(),
             rows,
             ..self
@@ -539,10 +579,14 @@ impl<'a> Matrix<'a> {
 
     /// Whether every element lies inside `values`.
     fn fits(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
-                < self.values.len()
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .zip((self.cols - 1).checked_mul(self.col_stride))
+            .and_then(|(row, col)| row.checked_add(col));
+        last.is_some_and(|last| last < self.values.len())
     }
 }
 
@@ -554,7 +598,7 @@ fn matmul_into(
     b: Matrix<'_>,
     accumulate: bool,
 ) -> candle_core::Result<()> {
-    if a.cols != b.rows || !a.fits() || !b.fits() || dst.len() != a.rows * b.cols {
+    if a.cols != b.rows || !a.fits() || !b.fits() || Some(dst.len()) != a.rows.checked_mul(b.cols) {
         candle_core::bail!(
             "a product of a {}x{} and a {}x{} matrix into {} values, or a matrix outside its \
              values",
@@ -622,7 +666,8 @@ struct ConvOp {
 }
 
 /// One product of `Cout` kernel rows from `kernel_row` with the band of column rows from
-/// `column_row`, added into the `Cout` product rows from `product_row`.
+/// `column_row`, added into the `Cout` product rows from `product_row` (in the backward, the
+/// adjoint products: the column gradients added up, each block's kernel gradient written).
 #[derive(Clone, Copy, Debug)]
 struct Block {
     kernel_row: usize,
@@ -691,8 +736,13 @@ fn rows_mut(
     rows: usize,
     row_len: usize,
 ) -> candle_core::Result<&mut [f32]> {
-    values
-        .get_mut(first * row_len..(first + rows) * row_len)
+    let start = first.checked_mul(row_len);
+    let end = first
+        .checked_add(rows)
+        .and_then(|end| end.checked_mul(row_len));
+    start
+        .zip(end)
+        .and_then(|(start, end)| values.get_mut(start..end))
         .ok_or_else(|| candle_core::Error::Msg("a product band outside its matrix".into()))
 }
 
@@ -718,10 +768,11 @@ impl Product {
     /// The sizes of `op` on an input of `x_len` values and kernels of `kernel_len`.
     fn new(op: ConvOp, x_len: usize, kernel_len: usize) -> candle_core::Result<Self> {
         let g = op.geometry;
-        let n = x_len / (g.c * g.h * g.w).max(1);
-        if n * g.c * g.h * g.w != x_len {
+        let image = g.c.checked_mul(g.h).and_then(|ch| ch.checked_mul(g.w));
+        let Some(image) = image.filter(|&image| image > 0 && x_len.is_multiple_of(image)) else {
             candle_core::bail!("the convolution's input does not fit its geometry");
-        }
+        };
+        let n = x_len / image;
         let width = op.kernel_width();
         let kernel_rows = kernel_len / width.max(1);
         if kernel_rows * width != kernel_len {
@@ -730,6 +781,18 @@ impl Product {
             );
         }
         let (cout, m) = op.channels(kernel_rows)?;
+        // The columns `[C K K, N Ho Wo]` and the product `[M, N Ho Wo]` (the output's size):
+        // every index into them below stays inside a usize.
+        let row_len = n.checked_mul(g.ho * g.wo);
+        if row_len
+            .and_then(|row_len| row_len.checked_mul((g.c * g.k * g.k).max(m)))
+            .is_none()
+        {
+            candle_core::bail!(
+                "a convolution of {n} images with {m} product rows is too large to index: \
+                 give it fewer images at a time"
+            );
+        }
         Ok(Self {
             n,
             kernel_rows,
@@ -1108,6 +1171,50 @@ mod tests {
                 assert!(err.to_string().contains(want), "{err}");
             }
         }
+    }
+
+    /// Inputs with no pixels or channels, and paddings whose sizes overflow, are errors that
+    /// say so, never a panic, a wrong batch size or a product whose bounds check wrapped.
+    #[test]
+    fn empty_inputs_and_overflowing_sizes_are_refused() {
+        let dev = Device::Cpu;
+        let vars = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
+        let conv = |padding: usize, name: &str| Conv::new(3, 2, 3, 1, padding, vb.pp(name));
+        for (shape, want) in [((2, 3, 0, 4), "no pixels"), ((2, 0, 4, 4), "no channels")] {
+            let x = Tensor::ones(shape, DType::F32, &dev).unwrap();
+            let conv = Conv::new(shape.1, 2, 3, 1, 1, vb.pp(want)).unwrap();
+            let err = conv.forward(&x).unwrap_err();
+            assert!(err.to_string().contains(want), "{shape:?}: {err}");
+        }
+        let x = Tensor::ones((1, 3, 4, 4), DType::F32, &dev).unwrap();
+        for padding in [usize::MAX / 2, usize::MAX / 4, 1 << 31] {
+            let err = conv(padding, &format!("p{padding}"))
+                .unwrap()
+                .forward(&x)
+                .unwrap_err();
+            assert!(err.to_string().contains("too large"), "{padding}: {err}");
+        }
+        let geometry = Geometry::new(3, 4, 4, 3, 1, 1).unwrap();
+        let wrapped = Matrix {
+            values: &[0.0; 4],
+            rows: 2,
+            cols: 2,
+            row_stride: usize::MAX / 2 + 1,
+            col_stride: usize::MAX / 2 + 1,
+        };
+        assert!(!wrapped.fits(), "a stride that wraps fits nothing");
+        assert!(
+            Product::new(
+                ConvOp {
+                    geometry,
+                    upsampled: false
+                },
+                3 * 16,
+                2 * 27
+            )
+            .is_ok()
+        );
     }
 
     #[test]
