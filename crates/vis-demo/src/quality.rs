@@ -75,7 +75,10 @@ impl ShapeClassifier {
     fn forward(&self, images: &Tensor) -> Result<(Tensor, Tensor)> {
         let mut x = images.clone();
         for conv in &self.convs {
-            x = crate::models::activation::leaky_relu(&x.apply(conv)?, 0.2)?;
+            x = crate::models::activation::leaky_relu(
+                &x.apply(conv)?,
+                crate::models::activation::LEAKY_SLOPE,
+            )?;
         }
         let x = x.flatten_from(1)?;
         Ok((x.apply(&self.kind)?, x.apply(&self.colour)?))

@@ -10,6 +10,10 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
 use super::conv::contiguous_f32;
 
+/// The slope below 0 of the leaky ReLUs of DCGAN (Radford et al.), which pix2pix and the
+/// shape classifier keep.
+pub const LEAKY_SLOPE: f32 = 0.2;
+
 /// `x` where it is positive, `slope * x` elsewhere, for f32 tensors.
 pub fn leaky_relu(x: &Tensor, slope: f32) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op1(LeakyRelu(slope))

@@ -26,6 +26,9 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Leaky ReLU with DCGAN's slope, as the DCGAN's and pix2pix's discriminators use it.
+    pub const LEAKY: Activation = Activation::LeakyRelu(super::activation::LEAKY_SLOPE);
+
     /// The slope below 0.
     fn slope(self) -> f32 {
         match self {

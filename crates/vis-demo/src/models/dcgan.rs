@@ -169,10 +169,6 @@ impl Generator {
     }
 }
 
-/// The discriminator's activation's slope below 0, DCGAN's.
-const LEAKY_SLOPE: f32 = 0.2;
-const LEAKY: Activation = Activation::LeakyRelu(LEAKY_SLOPE);
-
 /// The discriminator: a logit per image and label.
 struct Discriminator {
     convs: Vec<(Conv, Option<BatchNormAct>)>,
@@ -191,11 +187,11 @@ impl Discriminator {
             (conv(3, w / 4, 4, 2, vb.pp("conv1"))?, None),
             (
                 conv(w / 4, w / 2, 4, 2, vb.pp("conv2"))?,
-                Some(BatchNormAct::new(w / 2, LEAKY, vb.pp("bn2"))?),
+                Some(BatchNormAct::new(w / 2, Activation::LEAKY, vb.pp("bn2"))?),
             ),
             (
                 conv(w / 2, w, 4, 2, vb.pp("conv3"))?,
-                Some(BatchNormAct::new(w, LEAKY, vb.pp("bn3"))?),
+                Some(BatchNormAct::new(w, Activation::LEAKY, vb.pp("bn3"))?),
             ),
         ];
         let fc = candle_nn::linear(w * 16, 1, vb.pp("fc"))?;
@@ -236,7 +232,7 @@ impl Discriminator {
             x = x.apply(conv)?;
             x = match bn {
                 Some(bn) => bn.forward(&x, None, train)?,
-                None => super::activation::leaky_relu(&x, LEAKY_SLOPE)?,
+                None => super::activation::leaky_relu(&x, super::activation::LEAKY_SLOPE)?,
             };
         }
         let features = x.flatten_from(1)?;

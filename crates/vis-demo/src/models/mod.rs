@@ -49,14 +49,16 @@ pub(crate) fn batch_labels(
     Ok(labels)
 }
 
+/// The error for a weight map whose lock a panicking thread left poisoned.
+fn poisoned<T>(_: T) -> Error {
+    Error::Model("a weight map's lock was poisoned (a thread panicked while holding it)".into())
+}
+
 /// Saves the variables of `maps` (each under its prefix) to `path`, atomically.
 pub(crate) fn save_maps(path: &Path, maps: &[(&str, &VarMap)]) -> Result<()> {
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     for (prefix, map) in maps {
-        let data = map
-            .data()
-            .lock()
-            .map_err(|_| Error::Model("a weight map's lock was poisoned".into()))?;
+        let data = map.data().lock().map_err(poisoned)?;
         for (name, var) in data.iter() {
             tensors.push((format!("{prefix}.{name}"), var.as_tensor().clone()));
         }
@@ -86,10 +88,7 @@ pub(crate) fn load_maps(path: &Path, maps: &[(&str, &VarMap)], device: &Device) 
             message: format!("not a safetensors file of weights: {e}"),
         })?;
     for (prefix, map) in maps {
-        let data = map
-            .data()
-            .lock()
-            .map_err(|_| Error::Model("a weight map's lock was poisoned".into()))?;
+        let data = map.data().lock().map_err(poisoned)?;
         for (name, var) in data.iter() {
             let key = format!("{prefix}.{name}");
             let value = loaded.get(&key).ok_or_else(|| Error::File {
@@ -116,9 +115,8 @@ pub(crate) fn warmed_up_decay(decay: f64, steps_taken: u64) -> f64 {
 /// Sets every variable of `average` to `keep * average + (1 - keep) * current` (the variable of
 /// the same name); `keep = 0` copies.
 pub(crate) fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()> {
-    let poisoned = || Error::Model("a weight map's lock was poisoned".into());
-    let current = current.data().lock().map_err(|_| poisoned())?;
-    let average = average.data().lock().map_err(|_| poisoned())?;
+    let current = current.data().lock().map_err(poisoned)?;
+    let average = average.data().lock().map_err(poisoned)?;
     for (name, var) in current.iter() {
         let Some(avg) = average.get(name) else {
             return Err(Error::Model(format!(
@@ -143,10 +141,7 @@ pub(crate) fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()>
 /// layers that read the tensors as given: one that makes its own `Var` of a tensor that is not
 /// a variable (`BatchNormAct`'s running statistics) copies it, and would not see the updates.
 pub(crate) fn untracked_view(vars: &VarMap, device: &Device) -> Result<VarBuilder<'static>> {
-    let data = vars
-        .data()
-        .lock()
-        .map_err(|_| Error::Model("a weight map's lock was poisoned".into()))?;
+    let data = vars.data().lock().map_err(poisoned)?;
     let tensors: HashMap<String, Tensor> = data
         .iter()
         .map(|(name, var)| (name.clone(), var.as_tensor().detach()))

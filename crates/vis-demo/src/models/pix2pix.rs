@@ -52,10 +52,6 @@ impl Default for Config {
     }
 }
 
-/// The slope below 0 of the leaky ReLUs, pix2pix's.
-const LEAKY_SLOPE: f32 = 0.2;
-const LEAKY: Activation = Activation::LeakyRelu(LEAKY_SLOPE);
-
 /// A strided 4x4 convolution halving the size, with an optional batch norm.
 struct Down {
     conv: Conv,
@@ -65,7 +61,7 @@ struct Down {
 impl Down {
     fn new(cin: usize, cout: usize, norm: bool, vb: VarBuilder) -> Result<Self> {
         let bn = if norm {
-            Some(BatchNormAct::new(cout, LEAKY, vb.pp("bn"))?)
+            Some(BatchNormAct::new(cout, Activation::LEAKY, vb.pp("bn"))?)
         } else {
             None
         };
@@ -79,7 +75,10 @@ impl Down {
         let x = self.conv.forward(x)?;
         match &self.bn {
             Some(bn) => bn.forward(&x, None, train),
-            None => Ok(super::activation::leaky_relu(&x, LEAKY_SLOPE)?),
+            None => Ok(super::activation::leaky_relu(
+                &x,
+                super::activation::LEAKY_SLOPE,
+            )?),
         }
     }
 }
