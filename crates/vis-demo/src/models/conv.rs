@@ -1045,12 +1045,12 @@ impl CustomOp3 for ConvBackward {
                 )?;
             }
             out.extend_from_slice(&dkernels);
-            out.extend(
-                dproduct
-                    .values
-                    .chunks(row_len.max(1))
-                    .map(|row| row.iter().map(|&v| f64::from(v)).sum::<f64>() as f32),
-            );
+            // Each bias's gradient sums its product row (m rows, also when they are empty).
+            out.extend((0..m).map(|row| {
+                let values = dproduct.band(row, 1).values;
+                let row = values.get(..row_len).unwrap_or_default();
+                row.iter().map(|&v| f64::from(v)).sum::<f64>() as f32
+            }));
         }
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
@@ -1215,6 +1215,39 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    /// A batch of no images (the last, empty batch of a loader, say) gives an empty output and
+    /// zero kernel and bias gradients, plain and upsampled.
+    #[test]
+    fn a_batch_of_no_images_runs_forward_and_backward() {
+        let dev = Device::Cpu;
+        let vars = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &dev);
+        let conv = Conv::new(3, 2, 3, 1, 1, vb.pp("c")).unwrap();
+        let x = candle_core::Var::zeros((0, 3, 4, 4), DType::F32, &dev).unwrap();
+        for (upsampled, want) in [(false, [0, 2, 4, 4]), (true, [0, 2, 8, 8])] {
+            let y = match upsampled {
+                false => conv.forward(&x),
+                true => conv.forward_upsampled(&x),
+            }
+            .unwrap();
+            assert_eq!(y.dims(), want);
+            let grads = y.sum_all().unwrap().backward().unwrap();
+            for (var, dims) in [(&conv.weight, vec![2, 3, 3, 3]), (&conv.bias, vec![2])] {
+                let grad = grads.get(var).expect("a gradient for each weight");
+                assert_eq!(grad.dims(), dims);
+                assert_eq!(
+                    grad.abs()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap(),
+                    0.0
+                );
+            }
+        }
     }
 
     #[test]
