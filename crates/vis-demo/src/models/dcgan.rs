@@ -39,7 +39,7 @@ use vis_core::DataSample;
 use super::adversarial::Adversaries;
 use super::batch_norm::{Activation, BatchNormAct};
 use super::conv::Conv;
-use super::{batch_labels, blend, warmed_up_decay};
+use super::{batch_labels, blend, copy_of, warmed_up_decay};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -289,12 +289,12 @@ impl Dcgan {
         )?;
         let adversaries = Adversaries::new(gen_vars, disc_vars, config.lr, config.beta1, &mut rng)?;
         // The moving average starts from the generator's first weights.
-        let ema_vars = VarMap::new();
+        // The moving average starts from the generator's first weights.
+        let ema_vars = copy_of(&adversaries.gen_vars)?;
         let ema = Generator::new(
             &config,
             VarBuilder::from_varmap(&ema_vars, DType::F32, device),
         )?;
-        blend(&ema_vars, &adversaries.gen_vars, 0.0)?;
         Ok(Self {
             config,
             device: device.clone(),

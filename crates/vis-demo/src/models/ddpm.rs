@@ -19,7 +19,7 @@ use vis_core::DataSample;
 use super::conv::{Conv, upsample2x};
 use super::init::{Scheme, initialise};
 use super::norm::GroupNormSilu;
-use super::{batch_labels, blend, load_maps, save_maps, untracked_view, warmed_up_decay};
+use super::{batch_labels, blend, copy_of, load_maps, save_maps, untracked_view, warmed_up_decay};
 use vis_candle::Batch;
 use vis_candle::bridge::samples_from_batch;
 use vis_candle::{Error, Result};
@@ -332,14 +332,9 @@ impl Ddpm {
             VarBuilder::from_varmap(&vars, DType::F32, device),
         )?;
         initialise(&vars, Scheme::Default, &mut SeededRng::new(seed))?;
-        let ema_vars = VarMap::new();
-        // The average's variables, then the network sampling reads them through, untracked.
-        UNet::new(
-            config.width,
-            VarBuilder::from_varmap(&ema_vars, DType::F32, device),
-        )?;
+        // The moving average starts from the first weights; sampling reads it untracked.
+        let ema_vars = copy_of(&vars)?;
         let ema = UNet::new(config.width, untracked_view(&ema_vars, device)?)?;
-        blend(&ema_vars, &vars, 0.0)?;
         let opt = AdamW::new(
             vars.all_vars(),
             ParamsAdamW {

@@ -15,7 +15,7 @@ pub mod pix2pix;
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use vis_candle::{Batch, Error, Result};
@@ -133,6 +133,21 @@ pub(crate) fn blend(average: &VarMap, current: &VarMap, keep: f64) -> Result<()>
     Ok(())
 }
 
+/// A new map with a copy of every variable of `vars` under its name: a moving average's start,
+/// from which the averaged network is then built (its layers find their variables there).
+pub(crate) fn copy_of(vars: &VarMap) -> Result<VarMap> {
+    let copy = VarMap::new();
+    {
+        let source = vars.data().lock().map_err(poisoned)?;
+        let mut target = copy.data().lock().map_err(poisoned)?;
+        for (name, var) in source.iter() {
+            // A detached tensor is no variable, so `from_tensor` copies its values.
+            target.insert(name.clone(), Var::from_tensor(&var.as_tensor().detach())?);
+        }
+    }
+    Ok(copy)
+}
+
 /// A `VarBuilder` over the tensors of `vars` detached from them: they share the variables'
 /// storage, so they read every in-place update ([`blend`], loading), but the ops of a network
 /// built from them record nothing for a backward pass. For sampling from a moving average,
@@ -209,6 +224,28 @@ pub(crate) fn max_diff(a: &candle_core::Tensor, b: &candle_core::Tensor) -> f32 
 mod tests {
     use super::*;
     use candle_core::Module;
+
+    /// The copy holds every variable's values under its name, in storage of its own.
+    #[test]
+    fn a_copy_of_a_map_has_its_values_and_stays_apart() {
+        let dev = Device::Cpu;
+        let vars = VarMap::new();
+        candle_nn::linear(3, 2, VarBuilder::from_varmap(&vars, DType::F32, &dev)).unwrap();
+        let copy = copy_of(&vars).unwrap();
+        let (source, copied) = (vars.data().lock().unwrap(), copy.data().lock().unwrap());
+        assert_eq!(copied.len(), source.len());
+        for (name, var) in source.iter() {
+            let before = var.as_tensor().copy().unwrap();
+            assert_eq!(max_diff(&copied[name], &before), 0.0, "{name}");
+            var.set(&(var.as_tensor() + 1.0).unwrap()).unwrap();
+            assert_eq!(
+                max_diff(&copied[name], &before),
+                0.0,
+                "{name} followed its source"
+            );
+            assert!(copied[name].is_variable());
+        }
+    }
 
     /// A layer built from the view reads the variables as `blend` updates them, and its
     /// outputs record no op (a backward pass from them finds no variable).
